@@ -1,0 +1,144 @@
+"""Configuration from the environment and a `.env` file, under the original Kiro Gateway's variable names.
+
+An existing `.env` of the original gateway keeps working. Values are read raw (no escape processing) so Windows
+paths survive; `~` is expanded in paths. A bad value fails at start-up with one line naming the variable to fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+TRUE_WORDS = {"1", "true", "yes", "on", "enabled"}
+FALSE_WORDS = {"0", "false", "no", "off", "disabled", ""}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message says what to set."""
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """`KEY=VALUE` lines of a .env file; quotes stripped, no escape processing, comments and blanks skipped."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw_line in path.read_text(encoding="utf-8").splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the gateway. Field names are the environment variable names, lower-cased."""
+
+    # client-facing
+    proxy_api_key: str = ""
+    server_host: str = "127.0.0.1"
+    server_port: int = 8000
+    max_request_body_bytes: int = 16 * 1024 * 1024  # Lambda's own limit is 6 MB; images make bodies large locally
+    # credentials (one source; see gateway.auth.sources)
+    refresh_token: str = ""
+    profile_arn: str = ""
+    kiro_region: str = "us-east-1"  # SSO / auth region: refresh URLs
+    kiro_api_region: str = ""  # chat region; defaults to the credentials' region, then kiro_region
+    kiro_creds_file: str = ""
+    kiro_cli_db_file: str = ""
+    kiro_state_file: str = "~/.kiro-gateway/state.json"  # rotated tokens of env-only credentials
+    sqlite_readonly: bool = False
+    # upstream
+    kiro_api_host: str = "runtime"  # "runtime" (runtime.{region}.kiro.dev) or "q" (q.{region}.amazonaws.com)
+    kiro_api_base_url: str = ""  # overrides the chat + ListAvailableModels base URL (tests, unusual networks)
+    kiro_desktop_auth_url: str = ""  # overrides the Kiro desktop refresh URL
+    kiro_oidc_url: str = ""  # overrides the AWS SSO OIDC token URL
+    vpn_proxy_url: str = ""
+    first_token_timeout: float = 15.0
+    first_token_max_retries: int = 3
+    streaming_read_timeout: float = 300.0
+    max_retries: int = 3
+    base_retry_delay: float = 1.0
+    max_retry_delay: float = 30.0
+    keepalive_interval: float = 5.0  # seconds of upstream silence before a ping / SSE comment goes out
+    # conversion
+    tool_description_max_length: int = 10000
+    kiro_max_payload_bytes: int = 600_000  # Kiro answers a cryptic 400 above ~615 KB
+    fake_reasoning: bool = True
+    fake_reasoning_max_tokens: int = 4000
+    fake_reasoning_budget_cap: int = 10000
+    fake_reasoning_handling: str = "as_reasoning_content"  # as_reasoning_content | remove | pass | strip_tags
+    # models
+    model_cache_ttl: int = 3600
+    # AWS-backed state (set by the SAM template; unset means local defaults)
+    kiro_secret_id: str = ""
+    kiro_state_table: str = ""
+    # logging
+    log_level: str = "INFO"
+    debug_mode: str = "off"  # off | errors | all
+    debug_dir: str = "debug_logs"
+    extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+        """Settings from `env` (default: os.environ) over a `.env` file; raises ConfigError naming the variable."""
+        merged: dict[str, str] = read_dotenv(dotenv) if dotenv is not None else {}
+        merged.update(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            if spec.name == "extra":
+                continue
+            raw = merged.get(spec.name.upper())
+            if raw is None:
+                continue
+            values[spec.name] = _parse(spec.name.upper(), raw.strip(), spec.type)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.kiro_api_host not in {"runtime", "q"}:
+            raise ConfigError(f"KIRO_API_HOST must be 'runtime' or 'q', not {self.kiro_api_host!r}")
+        if self.debug_mode not in {"off", "errors", "all"}:
+            raise ConfigError(f"DEBUG_MODE must be off, errors or all, not {self.debug_mode!r}")
+        handling = {"as_reasoning_content", "remove", "pass", "strip_tags"}
+        if self.fake_reasoning_handling not in handling:
+            raise ConfigError(f"FAKE_REASONING_HANDLING must be one of {sorted(handling)}")
+        if not 0 < self.server_port < 65536:
+            raise ConfigError(f"SERVER_PORT must be a TCP port, not {self.server_port}")
+        if self.first_token_timeout <= 0 or self.streaming_read_timeout <= 0:
+            raise ConfigError("FIRST_TOKEN_TIMEOUT and STREAMING_READ_TIMEOUT must be positive numbers of seconds")
+        for name in ("kiro_api_base_url", "kiro_desktop_auth_url", "kiro_oidc_url"):
+            url = getattr(self, name)
+            if url and not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{name.upper()} must be an http(s) URL, not {url!r}")
+
+    @property
+    def api_region(self) -> str:
+        return self.kiro_api_region or self.kiro_region
+
+
+def _parse(name: str, raw: str, kind: object) -> object:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind_name == "bool":
+            lowered = raw.lower()
+            if lowered in TRUE_WORDS:
+                return True
+            if lowered in FALSE_WORDS:
+                return False
+            raise ValueError(raw)
+        if kind_name == "int":
+            return int(raw)
+        if kind_name == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind_name}, not {raw!r}") from None
+    return raw

@@ -1,0 +1,95 @@
+"""The two seams with a local and an AWS implementation: where Kiro credentials live, where the model list is cached.
+
+Local defaults: `gateway.stores.local` (credential file / kiro-cli SQLite / state file; in-process model cache).
+AWS: `gateway.stores.aws` (Secrets Manager with a DynamoDB refresh lease; DynamoDB model cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+AuthType = Literal["kiro_desktop", "aws_sso_oidc"]
+
+# Refresh this long before the access token expires (the reference gateway's TOKEN_REFRESH_THRESHOLD).
+REFRESH_AHEAD = timedelta(seconds=600)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Kiro credentials, whatever their source.
+
+    `region` is the SSO/auth region (refresh URLs). `client_id`+`client_secret` make it AWS SSO OIDC; otherwise Kiro
+    desktop. `expires_at` is timezone-aware UTC, or None (treated as expired, so the first use refreshes).
+    """
+
+    refresh_token: str
+    access_token: str = ""
+    expires_at: datetime | None = None
+    profile_arn: str = ""
+    region: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scopes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def auth_type(self) -> AuthType:
+        return "aws_sso_oidc" if self.client_id and self.client_secret else "kiro_desktop"
+
+    def is_fresh(self, now: datetime, margin: timedelta = REFRESH_AHEAD) -> bool:
+        """True when the access token exists and will not expire within `margin`."""
+        return bool(self.access_token) and self.expires_at is not None and self.expires_at - margin > now
+
+    def rotated(self, *, access_token: str, refresh_token: str | None, expires_at: datetime,
+                profile_arn: str | None = None) -> Credentials:
+        """These credentials after a refresh; a refresh response without a new refresh token keeps the old one."""
+        return replace(
+            self,
+            access_token=access_token,
+            refresh_token=refresh_token or self.refresh_token,
+            expires_at=expires_at,
+            profile_arn=profile_arn or self.profile_arn,
+        )
+
+
+RefreshFn = Callable[[Credentials], Awaitable[Credentials]]
+
+
+class TokenStore(Protocol):
+    """Where credentials are read from and where rotated refresh tokens are persisted."""
+
+    def describe(self) -> str:
+        """Where the credentials come from, for the start-up banner (never the tokens themselves)."""
+        ...
+
+    async def load(self) -> Credentials:
+        """Read the current credentials from the source (raises `CredentialsNotFound` if there are none)."""
+        ...
+
+    async def refresh(self, stale: Credentials, do_refresh: RefreshFn) -> Credentials:
+        """Coordinated refresh.
+
+        Re-read the source: if another program or instance already rotated the token (the stored refresh token
+        differs from `stale`'s, and its access token is fresh), return the stored credentials without refreshing.
+        Otherwise call `do_refresh` on the stored credentials and persist the result **before** returning it, so a
+        rotated refresh token is never lost.
+        """
+        ...
+
+
+class CredentialsNotFound(Exception):
+    """No credential source is configured or found; the message says what to set."""
+
+
+class ModelCache(Protocol):
+    """The ListAvailableModels result (the raw `models` entries), shared for `ttl_seconds`."""
+
+    async def get(self) -> list[dict[str, Any]] | None:
+        """The cached models, or None when absent or expired (expiry checked in code)."""
+        ...
+
+    async def put(self, models: list[dict[str, Any]], ttl_seconds: int) -> None:
+        ...

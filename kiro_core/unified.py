@@ -1,0 +1,78 @@
+"""The one conversation form that both client APIs are translated into before the Kiro payload is built.
+
+OpenAI and Anthropic specifics stop at the adapters (`kiro_core.convert.openai`, `kiro_core.convert.anthropic`);
+everything after them — normalisation, the Kiro payload, token estimates — speaks only these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A call the assistant made; `arguments` is the parsed JSON object Kiro wants as `toolUses[].input`."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """The client's answer to a tool call, flattened to text (Kiro takes text only)."""
+
+    tool_use_id: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(slots=True)
+class Image:
+    """An inline image; `data` is base64 without any `data:` prefix, `media_type` e.g. `image/png`."""
+
+    media_type: str
+    data: str
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_results: list[ToolResult] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ThinkingRequest:
+    """Whether to ask the model for `<thinking>` reasoning, and with which budget (tokens)."""
+
+    enabled: bool
+    budget_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Conversation:
+    """A client request in unified form.
+
+    `model` is the client's model string, untouched (responses echo it); `system` is the whole system prompt.
+    """
+
+    model: str
+    messages: list[Message]
+    system: str = ""
+    tools: list[ToolSpec] = field(default_factory=list)
+    thinking: ThinkingRequest = field(default_factory=lambda: ThinkingRequest(enabled=False))
+    max_tokens: int | None = None
+    stream: bool = False

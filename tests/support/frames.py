@@ -1,0 +1,76 @@
+"""Encoder for AWS event-stream frames, the exact binary format Kiro sends (tests and benchmarks only).
+
+Frame: total_length u32 | headers_length u32 | prelude_crc u32 | headers | payload | message_crc u32 (CRC-32/zlib,
+big-endian). Headers are string-typed (type 7), as Kiro sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from typing import Any
+
+_STRING_HEADER = 7
+
+
+def encode_headers(headers: dict[str, str]) -> bytes:
+    out = bytearray()
+    for name, value in headers.items():
+        raw_name = name.encode()
+        raw_value = value.encode()
+        out += struct.pack(">B", len(raw_name)) + raw_name
+        out += struct.pack(">BH", _STRING_HEADER, len(raw_value)) + raw_value
+    return bytes(out)
+
+
+def encode_frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One complete, CRC-correct frame."""
+    raw_headers = encode_headers(headers)
+    total = 12 + len(raw_headers) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(raw_headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude) & 0xFFFFFFFF)
+    body = prelude + raw_headers + payload
+    return body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def event_frame(event_type: str, payload: dict[str, Any]) -> bytes:
+    """A normal `:message-type event` frame with a JSON payload."""
+    headers = {":message-type": "event", ":event-type": event_type, ":content-type": "application/json"}
+    return encode_frame(headers, json.dumps(payload, separators=(",", ":")).encode())
+
+
+def exception_frame(exception_type: str, message: str) -> bytes:
+    """A `:message-type exception` frame, as Kiro sends mid-stream throttling or internal errors."""
+    headers = {":message-type": "exception", ":exception-type": exception_type, ":content-type": "application/json"}
+    return encode_frame(headers, json.dumps({"message": message}).encode())
+
+
+def error_frame(error_code: str, message: str) -> bytes:
+    """A `:message-type error` frame."""
+    headers = {":message-type": "error", ":error-code": error_code, ":error-message": message}
+    return encode_frame(headers, b"")
+
+
+def text(content: str) -> bytes:
+    return event_frame("assistantResponseEvent", {"content": content})
+
+
+def tool_start(tool_use_id: str, name: str) -> bytes:
+    return event_frame("toolUseEvent", {"name": name, "toolUseId": tool_use_id})
+
+
+def tool_input(tool_use_id: str, name: str, fragment: str) -> bytes:
+    return event_frame("toolUseEvent", {"input": fragment, "name": name, "toolUseId": tool_use_id})
+
+
+def tool_stop(tool_use_id: str, name: str) -> bytes:
+    return event_frame("toolUseEvent", {"name": name, "stop": True, "toolUseId": tool_use_id})
+
+
+def metering(credits: float) -> bytes:
+    return event_frame("meteringEvent", {"unit": "credit", "unitPlural": "credits", "usage": credits})
+
+
+def context_usage(percentage: float) -> bytes:
+    return event_frame("contextUsageEvent", {"contextUsagePercentage": percentage})
