@@ -1,0 +1,26 @@
+# The two commands of a fresh machine: `make serve` (run the gateway locally) and `make test` (install + all checks).
+PYTHON ?= python3
+SAM_VENV ?= .venv-sam
+
+.PHONY: install serve test lint sam-cli bench
+
+install:
+	$(PYTHON) -m pip install --quiet -e ".[test]"
+
+serve:
+	$(PYTHON) -m pip install --quiet -e .
+	kiro-gateway serve
+
+# aws-sam-cli pins exact boto3/click versions: it lives in its own virtual environment.
+sam-cli:
+	@test -x $(SAM_VENV)/bin/sam || ($(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli)
+
+lint:
+	ruff check .
+
+test: install sam-cli lint
+	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam $(PYTHON) -m pytest
+
+bench: install
+	$(PYTHON) bench/bench_stream.py
+	$(PYTHON) bench/bench_gateway.py

@@ -1,0 +1,87 @@
+"""The FastAPI application: routes, client authentication, and every error in the client's own shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.http_io import error_response
+from gateway.logging_setup import SCRUBBER
+from gateway.request_log import RequestLogMiddleware
+from gateway.routes import anthropic as anthropic_routes
+from gateway.routes import openai as openai_routes
+from gateway.routes.deps import check_api_key, presented_key, runtime_of
+from gateway.runtime import RuntimeHolder
+from gateway.settings import Settings
+from kiro_core.errors import ErrorKind, GatewayError
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+async def require_api_key(request: Request) -> None:
+    runtime = await runtime_of(request)
+    check_api_key(await runtime.proxy_api_key(), presented_key(request))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; its upstream resources are created on the first request (works with lifespan off)."""
+    settings = settings or Settings.from_env()
+    SCRUBBER.add(settings.proxy_api_key, settings.refresh_token)
+    holder = RuntimeHolder(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await holder.aclose()
+
+    app = FastAPI(title="Kiro Gateway", version=VERSION, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.runtime = holder
+    app.state.settings = settings
+
+    protected = [Depends(require_api_key)]
+    app.include_router(openai_routes.router, dependencies=protected)
+    app.include_router(anthropic_routes.router, dependencies=protected)
+
+    @app.get("/")
+    async def root() -> dict[str, str]:
+        return {"status": "ok", "message": "Kiro Gateway is running", "version": VERSION}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "healthy", "timestamp": datetime.now(UTC).isoformat(), "version": VERSION}
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, error: GatewayError) -> JSONResponse:
+        return error_response(request.url.path, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in error.errors()[:8])
+        return error_response(request.url.path, GatewayError(ErrorKind.INVALID_REQUEST, f"Invalid request: {problems}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        kinds = {404: ErrorKind.NOT_FOUND, 401: ErrorKind.AUTHENTICATION}
+        kind = kinds.get(error.status_code, ErrorKind.INVALID_REQUEST)
+        message = f"{request.method} {request.url.path}: {error.detail}"
+        return error_response(request.url.path, GatewayError(kind, message, status=error.status_code))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        failure = GatewayError(ErrorKind.INTERNAL, f"Internal gateway error ({type(error).__name__}).")
+        return error_response(request.url.path, failure)
+
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(RequestLogMiddleware, debug_mode=settings.debug_mode, debug_dir=settings.debug_dir)
+    return app

@@ -1,0 +1,82 @@
+"""`kiro-gateway`: run the gateway locally (`serve`) and manage the deployed secret (`secret push|show`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import sys
+from dataclasses import replace
+
+from gateway.settings import ConfigError, Settings
+
+log = logging.getLogger("gateway.cli")
+
+
+def _credentials_summary(settings: Settings) -> str:
+    """Which credentials `serve` will use (never the tokens), or what is missing."""
+    from gateway.stores.base import CredentialsNotFound
+    from gateway.stores.factory import build_stores
+
+    store, _cache = build_stores(settings)
+    try:
+        creds = asyncio.run(store.load())
+    except CredentialsNotFound as error:
+        return f"NONE FOUND. {error}"
+    kind = "AWS SSO OIDC" if creds.auth_type == "aws_sso_oidc" else "Kiro desktop"
+    return f"{store.describe()} ({kind} refresh)"
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"kiro-gateway: configuration error: {error}", file=sys.stderr)
+        return 2
+    host = args.host or settings.server_host
+    port = args.port or settings.server_port
+    generated_key = not settings.proxy_api_key
+    if generated_key:
+        settings = replace(settings, proxy_api_key=secrets.token_urlsafe(24))
+    settings = replace(settings, server_host=host, server_port=port)
+
+    from gateway.logging_setup import configure_logging
+
+    configure_logging(settings.log_level)
+    import uvicorn
+
+    from gateway.app import create_app
+
+    url = f"http://{host}:{port}"
+    print(f"Kiro Gateway listening on {url}  (OpenAI: {url}/v1, Anthropic: {url})", file=sys.stderr)
+    print(f"Kiro credentials: {_credentials_summary(settings)}", file=sys.stderr)
+    if generated_key:
+        print(f"PROXY_API_KEY is not set; this run accepts the generated key: {settings.proxy_api_key}",
+              file=sys.stderr)
+    sys.stderr.flush()
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=5)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiro-gateway", description="OpenAI/Anthropic API gateway for Kiro.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the gateway locally")
+    serve_parser.add_argument("--host", help="address to bind (default SERVER_HOST or 127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="port (default SERVER_PORT or 8000)")
+    serve_parser.set_defaults(handler=serve)
+    from gateway import cli_secret
+
+    cli_secret.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

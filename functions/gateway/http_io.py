@@ -1,0 +1,71 @@
+"""Reading client requests and writing errors in the client's own shape (OpenAI or Anthropic)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from gateway.request_log import record_of
+from kiro_core.errors import ErrorKind, GatewayError, anthropic_error_body, openai_error_body
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+def is_anthropic_path(path: str) -> bool:
+    return path.startswith("/v1/messages")
+
+
+def error_response(path: str, error: GatewayError) -> JSONResponse:
+    """The error as the API behind `path` shapes it, with the classified status."""
+    body = anthropic_error_body(error) if is_anthropic_path(path) else openai_error_body(error)
+    headers = {"x-should-retry": "false"} if error.status < 500 and error.status != 429 else None
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+def error_sse(path: str, error: GatewayError) -> bytes:
+    """The error as an in-stream SSE event (the stream had already begun)."""
+    if is_anthropic_path(path):
+        return b"event: error\ndata: " + json.dumps(anthropic_error_body(error)).encode() + b"\n\n"
+    return b"data: " + json.dumps(openai_error_body(error)).encode() + b"\n\n"
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The request body as a JSON object, refusing oversized or malformed bodies with a precise message."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"Request body exceeds the gateway limit of {limit} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"Request body exceeds the gateway limit of {limit} bytes.")
+    record_of(request).request_body = bytes(body)
+    if not body:
+        raise GatewayError(ErrorKind.INVALID_REQUEST, "The request body is empty; a JSON object is required.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise GatewayError(ErrorKind.INVALID_REQUEST, f"The request body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise GatewayError(ErrorKind.INVALID_REQUEST, "The request body must be a JSON object.")
+    return data
+
+
+def parse_model(model: type[ModelT], data: dict[str, Any]) -> ModelT:
+    """Validate `data`; a failure becomes one readable 400 naming each bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_url=False, include_input=False)[:8]:
+            location = ".".join(str(part) for part in item.get("loc", ())) or "body"
+            problems.append(f"{location}: {item.get('msg', 'invalid')}")
+        first = error.errors(include_url=False, include_input=False)
+        param = ".".join(str(p) for p in first[0].get("loc", ())) if first else None
+        raise GatewayError(ErrorKind.INVALID_REQUEST, "Invalid request: " + "; ".join(problems), param=param) from None

@@ -1,0 +1,230 @@
+"""One upstream answer, from the open HTTP response to batches of output events.
+
+The commit boundary: nothing is sent to the client until the first decoded event has produced output. Before that,
+a silent upstream (first-token timeout), an empty stream, a dropped connection or a retryable in-stream exception
+makes a fresh upstream request; after it, failures end the client's stream with its own error event. During upstream
+silence after the commit, `KEEPALIVE` items let the route send pings so that proxies do not cut the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import httpx
+from kiro_core.eventstream import KiroEventDecoder
+from kiro_core.stream import ResponseAssembler
+
+from gateway.kiro_client import KiroClient
+from gateway.upstream_errors import classify_network_error
+from kiro_core.errors import ErrorKind, GatewayError
+from kiro_core.events import Finish, OutputEvent, StreamError
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE = None  # yielded (instead of a batch) after `keepalive_interval` seconds of upstream silence
+RETRYABLE_STREAM_ERRORS = {"RATE_LIMIT", "UPSTREAM", "OVERLOADED"}
+
+
+@dataclass
+class AnswerStats:
+    """What the request log line and metrics need to know about one answer."""
+
+    started: float = field(default_factory=time.perf_counter)
+    first_output_at: float | None = None
+    upstream_attempts: int = 0
+    finish: Finish | None = None
+    error_kind: str | None = None
+
+    @property
+    def ttft_ms(self) -> float | None:
+        if self.first_output_at is None:
+            return None
+        return round((self.first_output_at - self.started) * 1000, 1)
+
+
+class _Attempt:
+    """One upstream response being decoded and assembled."""
+
+    def __init__(self, response: httpx.Response, assembler: ResponseAssembler):
+        self.response = response
+        self.chunks = response.aiter_bytes()
+        self.decoder = KiroEventDecoder()
+        self.assembler = assembler
+        self.bytes_seen = 0
+
+    def feed(self, chunk: bytes) -> list[OutputEvent]:
+        self.bytes_seen += len(chunk)
+        outputs: list[OutputEvent] = []
+        for event in self.decoder.feed(chunk):
+            outputs.extend(self.assembler.feed(event))
+        return outputs
+
+    def finish(self) -> list[OutputEvent]:
+        outputs: list[OutputEvent] = []
+        for event in self.decoder.close():
+            outputs.extend(self.assembler.feed(event))
+        outputs.extend(self.assembler.finish())
+        return outputs
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+def _stream_error_to_gateway(error: StreamError) -> GatewayError:
+    kind = ErrorKind[error.kind_name] if error.kind_name in ErrorKind.__members__ else ErrorKind.UPSTREAM
+    return GatewayError(kind, error.message)
+
+
+class AnswerStream:
+    """An upstream answer past its commit boundary; iterate it for output batches and KEEPALIVE markers."""
+
+    def __init__(self, attempt: _Attempt, first: list[OutputEvent], ended: bool, keepalive: float,
+                 stats: AnswerStats):
+        self._attempt = attempt
+        self._first = first
+        self._ended = ended
+        self._keepalive = keepalive
+        self.stats = stats
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        client: KiroClient,
+        body: bytes,
+        new_assembler: Callable[[], ResponseAssembler],
+        *,
+        first_token_timeout: float,
+        attempts: int,
+        keepalive: float,
+        stats: AnswerStats | None = None,
+    ) -> AnswerStream:
+        """Request the answer until it yields its first output; raises a classified GatewayError otherwise."""
+        stats = stats or AnswerStats()
+        last_error: GatewayError | None = None
+        for number in range(1, max(attempts, 1) + 1):
+            stats.upstream_attempts += 1
+            response = await client.open_chat_stream(body)
+            attempt = _Attempt(response, new_assembler())
+            try:
+                first, ended = await asyncio.wait_for(cls._first_output(attempt), first_token_timeout)
+            except TimeoutError:
+                last_error = GatewayError(
+                    ErrorKind.TIMEOUT,
+                    f"Kiro did not start answering within {first_token_timeout:g}s "
+                    f"({number} attempt{'s' if number > 1 else ''}). Please try again.",
+                )
+            except httpx.HTTPError as error:
+                last_error, retryable = classify_network_error(error)
+                if not retryable:
+                    await attempt.aclose()
+                    raise last_error from None
+            except BaseException:
+                await attempt.aclose()
+                raise
+            else:
+                error = next((e for e in first if isinstance(e, StreamError)), None)
+                if error is None and not (ended and attempt.bytes_seen == 0):
+                    stats.first_output_at = time.perf_counter()
+                    return cls(attempt, first, ended, keepalive, stats)
+                if error is None:
+                    last_error = GatewayError(ErrorKind.UPSTREAM, "Kiro closed the answer stream without sending "
+                                              "anything.")
+                else:
+                    last_error = _stream_error_to_gateway(error)
+                    if error.kind_name not in RETRYABLE_STREAM_ERRORS:
+                        await attempt.aclose()
+                        raise last_error
+            await attempt.aclose()
+            log.warning("upstream attempt %s/%s failed before the first token: %s", number, attempts,
+                        last_error.message)
+        assert last_error is not None
+        stats.error_kind = last_error.kind.name
+        raise last_error
+
+    @staticmethod
+    async def _first_output(attempt: _Attempt) -> tuple[list[OutputEvent], bool]:
+        """Read until something comes out; (outputs, stream ended)."""
+        async for chunk in attempt.chunks:
+            outputs = attempt.feed(chunk)
+            if outputs:
+                return outputs, False
+        return attempt.finish(), True
+
+    def __aiter__(self) -> AsyncIterator[list[OutputEvent] | None]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[list[OutputEvent] | None]:
+        attempt = self._attempt
+        pending: asyncio.Future[bytes] | None = None
+        try:
+            self._record(self._first)
+            yield self._first
+            if self._ended:
+                return
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(attempt.chunks))
+                done, _ = await asyncio.wait((pending,), timeout=self._keepalive)
+                if not done:
+                    yield KEEPALIVE
+                    continue
+                finished, pending = pending, None
+                try:
+                    chunk = finished.result()
+                except StopAsyncIteration:
+                    break
+                except httpx.HTTPError as error:
+                    classified, _ = classify_network_error(error)
+                    failure = [StreamError(classified.kind.name, f"The answer was cut off: {classified.message}")]
+                    self._record(failure)
+                    yield failure
+                    return
+                outputs = attempt.feed(chunk)
+                if outputs:
+                    ended = self._record(outputs)
+                    yield outputs
+                    if not ended:
+                        return
+            tail = attempt.finish()
+            if tail:
+                self._record(tail)
+                yield tail
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            await self.aclose()
+
+    def _record(self, outputs: list[OutputEvent]) -> bool:
+        """Note finish/error in the stats; False once the answer is over (error), so iteration stops."""
+        for event in outputs:
+            if isinstance(event, Finish):
+                self.stats.finish = event
+            elif isinstance(event, StreamError):
+                self.stats.error_kind = event.kind_name
+                return False
+        return True
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._attempt.aclose()
+
+    async def collect(self) -> list[OutputEvent]:
+        """The whole answer (non-streaming clients); an in-stream failure raises a GatewayError."""
+        events: list[OutputEvent] = []
+        async for batch in self:
+            if batch is None:
+                continue
+            for event in batch:
+                if isinstance(event, StreamError):
+                    raise _stream_error_to_gateway(event)
+                events.append(event)
+        return events

@@ -1,0 +1,206 @@
+"""The gateway's long-lived parts, built once per process on first use.
+
+Built lazily (not in a lifespan hook) because the buffered Lambda entry point runs Mangum with `lifespan="off"`.
+Missing credentials do not stop the process: requests that need Kiro get an error that says what to configure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+from kiro_core.models_catalog import ResolvedModel
+from kiro_core.stream import ResponseAssembler
+
+from gateway.auth.manager import AuthManager
+from gateway.auth.refresh import TokenRefresher, refresh_urls
+from gateway.kiro_client import KiroClient, kiro_user_agent
+from gateway.logging_setup import SCRUBBER
+from gateway.model_service import ModelService
+from gateway.pipeline import AnswerStats, AnswerStream
+from gateway.settings import Settings
+from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
+from gateway.stores.factory import build_stores
+from kiro_core.convert.kiro import KiroRequest, build_kiro_request
+from kiro_core.convert.options import ConversionOptions
+from kiro_core.errors import ErrorKind, GatewayError
+from kiro_core.tokens import estimate_input_tokens
+from kiro_core.unified import Conversation
+
+log = logging.getLogger(__name__)
+
+
+def build_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one pooled upstream client; short keep-alive expiry so connections stranded by network changes die."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=30.0, read=settings.streaming_read_timeout, write=30.0, pool=30.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
+        proxy=_proxy_url(settings.vpn_proxy_url),
+        follow_redirects=False,
+    )
+
+
+def _proxy_url(raw: str) -> str | None:
+    if not raw:
+        return None
+    return raw if "://" in raw else f"http://{raw}"
+
+
+@dataclass
+class PreparedAnswer:
+    """An answer whose upstream stream has passed its commit boundary."""
+
+    stream: AnswerStream
+    model: ResolvedModel
+    input_tokens: int
+    kiro_request: KiroRequest
+
+
+class GatewayRuntime:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, store: TokenStore,
+                 auth: AuthManager | None, credentials_problem: str, models: ModelService):
+        self.settings = settings
+        self.http = http
+        self.store = store
+        self.auth = auth
+        self._proxy_api_key = settings.proxy_api_key
+        self.credentials_problem = credentials_problem
+        self.models = models
+        self.kiro: KiroClient | None = None
+        if auth is not None:
+            self.kiro = KiroClient(settings, http, _scrubbed(auth.access_token), _scrubbed(auth.force_refresh),
+                                   _scrubbed_credentials(auth.credentials))
+        self.conversion = ConversionOptions(
+            tool_description_max_length=settings.tool_description_max_length,
+            max_payload_bytes=settings.kiro_max_payload_bytes,
+            fake_reasoning=settings.fake_reasoning,
+            fake_reasoning_max_tokens=settings.fake_reasoning_max_tokens,
+            fake_reasoning_budget_cap=settings.fake_reasoning_budget_cap,
+        )
+
+    @classmethod
+    async def create(cls, settings: Settings) -> GatewayRuntime:
+        http = build_http_client(settings)
+        store, cache = build_stores(settings)
+        auth: AuthManager | None = None
+        problem = ""
+        try:
+            creds = await store.load()
+        except CredentialsNotFound as error:
+            problem = str(error)
+            log.warning("no Kiro credentials: %s", problem)
+        else:
+            SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
+            desktop_url, oidc_url = refresh_urls(settings, creds.region)
+            refresher = TokenRefresher(http, desktop_url=desktop_url, oidc_url=oidc_url, user_agent=kiro_user_agent())
+            auth = AuthManager(store, refresher)
+        runtime = cls(settings, http, store, auth, problem, ModelService(None, cache, 0))
+        fetch = runtime.kiro.list_models if runtime.kiro else None
+        runtime.models = ModelService(fetch, cache, settings.model_cache_ttl)
+        return runtime
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def proxy_api_key(self) -> str:
+        """The client API key: PROXY_API_KEY, else the one kept beside the credentials (the Lambda secret)."""
+        if not self._proxy_api_key:
+            reader = getattr(self.store, "proxy_api_key", None)
+            if reader is not None:
+                self._proxy_api_key = await reader() or ""
+                SCRUBBER.add(self._proxy_api_key)
+        return self._proxy_api_key
+
+    def require_kiro(self) -> KiroClient:
+        if self.kiro is None:
+            raise GatewayError(
+                ErrorKind.INTERNAL,
+                f"The gateway has no Kiro credentials. {self.credentials_problem}",
+                status=503,
+            )
+        return self.kiro
+
+    async def open_answer(self, conversation: Conversation, stats: AnswerStats) -> PreparedAnswer:
+        """Resolve the model, build the Kiro payload and open the upstream answer past its commit boundary."""
+        kiro = self.require_kiro()
+        catalog = await self.models.catalog()
+        model = catalog.resolve(conversation.model)
+        options = self.conversion
+        arn = await kiro.profile_arn()
+        if arn:
+            options = _with_profile_arn(options, arn)
+        kiro_request = build_kiro_request(conversation, model.kiro_id, options, str(uuid.uuid4()))
+        input_tokens = estimate_input_tokens(conversation)
+        settings = self.settings
+        detect = conversation.thinking.enabled
+
+        def new_assembler() -> ResponseAssembler:
+            return ResponseAssembler(
+                input_tokens=input_tokens,
+                max_input_tokens=model.max_input_tokens,
+                tool_name_aliases=kiro_request.tool_name_aliases,
+                thinking_handling=settings.fake_reasoning_handling,
+                detect_thinking=detect,
+            )
+
+        stream = await AnswerStream.open(
+            kiro,
+            kiro_request.body,
+            new_assembler,
+            first_token_timeout=settings.first_token_timeout,
+            attempts=settings.first_token_max_retries,
+            keepalive=settings.keepalive_interval,
+            stats=stats,
+        )
+        return PreparedAnswer(stream, model, input_tokens, kiro_request)
+
+
+def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions:
+    from dataclasses import replace
+
+    return replace(options, profile_arn=arn)
+
+
+def _scrubbed(get_token: Callable[[], Awaitable[str]]) -> Callable[[], Awaitable[str]]:
+    """Register every access token with the log scrubber as it is handed out (rotations included)."""
+
+    async def wrapper() -> str:
+        token = await get_token()
+        SCRUBBER.add(token)
+        return token
+
+    return wrapper
+
+
+def _scrubbed_credentials(get: Callable[[], Awaitable[Credentials]]) -> Callable[[], Awaitable[Credentials]]:
+    async def wrapper() -> Credentials:
+        creds = await get()
+        SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
+        return creds
+
+    return wrapper
+
+
+class RuntimeHolder:
+    """Builds the runtime on first use, once, even under concurrent first requests."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._runtime: GatewayRuntime | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> GatewayRuntime:
+        if self._runtime is None:
+            async with self._lock:
+                if self._runtime is None:
+                    self._runtime = await GatewayRuntime.create(self.settings)
+        return self._runtime
+
+    async def aclose(self) -> None:
+        if self._runtime is not None:
+            await self._runtime.aclose()
+            self._runtime = None

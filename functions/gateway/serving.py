@@ -1,0 +1,99 @@
+"""What both API surfaces share once a conversation is ready: open the answer, stream or collect it, record it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from gateway import observability
+from gateway.http_io import SSE_HEADERS
+from gateway.pipeline import AnswerStats
+from gateway.request_log import RequestRecord, record_of
+from gateway.runtime import GatewayRuntime, PreparedAnswer
+from kiro_core.events import OutputEvent
+from kiro_core.unified import Conversation
+
+log = logging.getLogger(__name__)
+
+
+class StreamFormatter(Protocol):
+    def start(self) -> bytes: ...
+
+    def format(self, events: list[OutputEvent]) -> bytes: ...
+
+
+async def open_answer(request: Request, runtime: GatewayRuntime, conversation: Conversation) -> PreparedAnswer:
+    """Open the upstream answer; failures before the commit boundary propagate as GatewayErrors (HTTP errors)."""
+    record = record_of(request)
+    record.update(model=conversation.model, stream=conversation.stream)
+    stats = AnswerStats()
+    try:
+        answer = await runtime.open_answer(conversation, stats)
+    except Exception:
+        _finish_record(record, stats, conversation.stream)
+        raise
+    record.kiro_payload = answer.kiro_request.body
+    record.update(kiro_model=answer.model.kiro_id, input_tokens_estimate=answer.input_tokens)
+    return answer
+
+
+def stream_response(
+    request: Request,
+    answer: PreparedAnswer,
+    formatter: StreamFormatter,
+    keepalive: bytes,
+    internal_error: Callable[[str], bytes],
+) -> StreamingResponse:
+    """SSE response: the formatter's opening, then each batch as one write, keep-alives during silence."""
+    record = record_of(request)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield formatter.start()
+            async for batch in answer.stream:
+                yield keepalive if batch is None else formatter.format(batch)
+        except Exception as error:  # a bug must still end the stream with an error, never a silent success
+            log.exception("stream failed", extra={"request_id": record.request_id})
+            answer.stream.stats.error_kind = "INTERNAL"
+            yield internal_error(f"Internal gateway error: {type(error).__name__}")
+        finally:
+            await answer.stream.aclose()
+            _finish_record(record, answer.stream.stats, True)
+
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers=SSE_HEADERS, background=BackgroundTask(answer.stream.aclose)
+    )
+
+
+async def collect_answer(request: Request, answer: PreparedAnswer) -> list[OutputEvent]:
+    """The whole answer for a non-streaming client; in-stream failures raise (→ HTTP error in the client's shape)."""
+    try:
+        return await answer.stream.collect()
+    finally:
+        _finish_record(record_of(request), answer.stream.stats, False)
+
+
+def _finish_record(record: RequestRecord, stats: AnswerStats, streamed: bool) -> None:
+    usage = stats.finish.usage if stats.finish else None
+    record.update(
+        ttft_ms=stats.ttft_ms,
+        upstream_attempts=stats.upstream_attempts or None,
+        finish_reason=stats.finish.reason if stats.finish else None,
+        input_tokens=usage.input_tokens if usage else None,
+        output_tokens=usage.output_tokens if usage else None,
+        credits=usage.credits if usage else None,
+        error_kind=stats.error_kind,
+    )
+    observability.record_request(
+        model=str(record.fields.get("model", "")),
+        ttft_ms=stats.ttft_ms,
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        error_kind=stats.error_kind,
+        streamed=streamed,
+    )

@@ -1,0 +1,158 @@
+"""Anthropic Messages request → unified `Conversation`.
+
+What happens to each piece:
+* `system` (string, or text blocks whose `cache_control` is dropped) plus any `role: "system"` messages Claude
+  Code puts inside `messages` become one system prompt, joined with a blank line.
+* `tool_use` → tool calls; `tool_result` → tool results, list content flattened to text, images inside a result
+  kept as images of that user turn, an empty result given a placeholder.
+* `thinking` / `redacted_thinking` blocks from replayed history are dropped (Kiro has no field for them), and so
+  are block types this gateway does not translate (server_tool_use, web_search_tool_result, tool_reference...).
+* Server tools (a `type` like `web_search_20250305`, no `input_schema`) are skipped: Kiro cannot run them.
+* Thinking: `enabled` → its budget (capped); `disabled` → off; `adaptive`, absent, or a type newer than this
+  gateway → the configured default.
+
+URL images (`source.type == "url"`, or any non-base64 source): Kiro only accepts inline bytes and kiro_core does
+no I/O, so they are **skipped with a warning** and a short note takes their place in the text, so the model knows
+an image was there. Refusing instead would make the conversation unusable for good, since the same history is
+resent every turn.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kiro_core.convert.options import ConversionOptions
+from kiro_core.models.anthropic import (
+    AnthropicMessage,
+    CountTokensRequest,
+    ImageBlock,
+    MessagesRequest,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from kiro_core.unified import Conversation, Image, Message, ThinkingRequest, ToolCall, ToolResult, ToolSpec
+
+logger = logging.getLogger(__name__)
+
+DROPPED_SILENTLY = frozenset({"thinking", "redacted_thinking"})
+
+
+def anthropic_to_conversation(
+    req: MessagesRequest | CountTokensRequest, options: ConversionOptions
+) -> Conversation:
+    """Translate a validated Messages (or count_tokens) request into the unified form."""
+    top_level = _system_text(req)
+    system_parts = [top_level] if top_level else []
+    messages: list[Message] = []
+    for index, msg in enumerate(req.messages):
+        if msg.role == "system":
+            text = _hoisted_system_text(msg)
+            if text:
+                system_parts.append(text)
+            continue
+        messages.append(_message(msg, index, options))
+    return Conversation(
+        model=req.model,
+        messages=messages,
+        system="\n\n".join(system_parts),
+        tools=_tools(req),
+        thinking=_thinking(req, options),
+        max_tokens=req.max_tokens,
+        stream=req.stream,
+    )
+
+
+def _system_text(req: MessagesRequest | CountTokensRequest) -> str:
+    """Top-level `system`: a string, or text blocks joined with a newline."""
+    if req.system is None:
+        return ""
+    if isinstance(req.system, str):
+        return req.system
+    return "\n".join(block.text for block in req.system if block.text)
+
+
+def _hoisted_system_text(msg: AnthropicMessage) -> str:
+    """Text of a `role: "system"` message; anything but text in it has no meaning for a system prompt."""
+    if isinstance(msg.content, str):
+        return msg.content
+    return "\n".join(block.text for block in msg.content if isinstance(block, TextBlock) and block.text)
+
+
+def _message(msg: AnthropicMessage, index: int, options: ConversionOptions) -> Message:
+    """One user/assistant turn; text blocks are joined with a newline, untranslatable blocks dropped."""
+    role = "assistant" if msg.role == "assistant" else "user"
+    if isinstance(msg.content, str):
+        return Message(role=role, text=msg.content)
+    out = Message(role=role)
+    texts: list[str] = []
+    for block in msg.content:
+        if isinstance(block, TextBlock):
+            texts.append(block.text)
+        elif isinstance(block, ImageBlock):
+            _add_image(block, out.images, texts, index)
+        elif isinstance(block, ToolUseBlock):
+            out.tool_calls.append(ToolCall(id=block.id, name=block.name, arguments=dict(block.input)))
+        elif isinstance(block, ToolResultBlock):
+            out.tool_results.append(_tool_result(block, out.images, index, options))
+        elif block.type not in DROPPED_SILENTLY:
+            logger.info("messages[%d]: content block of type %r dropped (not translatable to Kiro)", index, block.type)
+    out.text = "\n".join(texts)
+    return out
+
+
+def _add_image(block: ImageBlock, images: list[Image], texts: list[str], index: int) -> None:
+    """Append an inline image, or a note in its place for a source Kiro cannot take (see module docstring)."""
+    source = block.source
+    if source.type == "base64" and source.media_type and source.data is not None:
+        data = source.data.split(",", 1)[1] if source.data.startswith("data:") else source.data
+        images.append(Image(media_type=source.media_type.lower(), data=data))
+        return
+    where = source.url or source.type
+    logger.warning("messages[%d]: image with a %r source skipped, Kiro only accepts inline base64", index, source.type)
+    texts.append(f"[Image not shown: only inline base64 images are supported, this one was: {where[:200]}]")
+
+
+def _tool_result(block: ToolResultBlock, images: list[Image], index: int, options: ConversionOptions) -> ToolResult:
+    """A tool result flattened to text; its images join the turn's images; empty → placeholder."""
+    if block.content is None:
+        text = ""
+    elif isinstance(block.content, str):
+        text = block.content
+    else:
+        texts: list[str] = []
+        for item in block.content:
+            if isinstance(item, TextBlock):
+                texts.append(item.text)
+            elif isinstance(item, ImageBlock):
+                _add_image(item, images, texts, index)
+            else:
+                logger.info("messages[%d]: %r inside a tool_result dropped", index, item.type)
+        text = "\n".join(t for t in texts if t)
+    if not text.strip():
+        text = options.empty_result_placeholder
+    return ToolResult(tool_use_id=block.tool_use_id, content=text, is_error=bool(block.is_error))
+
+
+def _tools(req: MessagesRequest | CountTokensRequest) -> list[ToolSpec]:
+    """Custom tools; server tools (no input_schema) are skipped."""
+    specs: list[ToolSpec] = []
+    for tool in req.tools or []:
+        if tool.is_server_tool:
+            logger.info("server tool %r (%s) skipped: Kiro cannot run Anthropic server tools", tool.name, tool.type)
+            continue
+        specs.append(ToolSpec(name=tool.name, description=tool.description or "", input_schema=tool.input_schema or {}))
+    return specs
+
+
+def _thinking(req: MessagesRequest | CountTokensRequest, options: ConversionOptions) -> ThinkingRequest:
+    """`thinking` → per-request control; see the module docstring."""
+    config = req.thinking
+    if config is None:
+        return options.default_thinking()
+    if config.type == "disabled":
+        return ThinkingRequest(enabled=False)
+    if config.type == "enabled" and config.budget_tokens is not None:
+        return ThinkingRequest(enabled=True, budget_tokens=options.cap_budget(config.budget_tokens))
+    # adaptive, or a type newer than this gateway: thinking on, with the default budget.
+    return ThinkingRequest(enabled=True, budget_tokens=options.cap_budget(options.fake_reasoning_max_tokens))

@@ -1,0 +1,213 @@
+"""Request shapes of Anthropic's `/v1/messages` and `/v1/messages/count_tokens`, as Claude Code and the SDKs send them.
+
+Known content blocks are validated (a `tool_use` without an id is a client bug worth a precise 422); block types
+we do not translate (server_tool_use, web_search_tool_result, tool_reference, ...) are accepted and dropped later,
+because Claude Code replays them in history and a 422 would break it outright. Claude Code also puts
+`role: "system"` entries inside `messages`; they are accepted here and hoisted into the system prompt downstream.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+
+class _Open(BaseModel):
+    """Base for every shape here: unknown fields are tolerated and kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ImageSource(_Open):
+    """`base64` (media_type + data) or `url`; other source kinds (e.g. `file`) are kept and skipped later."""
+
+    type: str
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _check_fields(self) -> ImageSource:
+        if self.type == "base64" and (not self.media_type or self.data is None):
+            raise ValueError("a base64 image source needs 'media_type' and 'data'")
+        if self.type == "url" and not self.url:
+            raise ValueError("a url image source needs 'url'")
+        return self
+
+
+class TextBlock(_Open):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImageBlock(_Open):
+    type: Literal["image"] = "image"
+    source: ImageSource
+
+
+class ToolUseBlock(_Open):
+    type: Literal["tool_use"] = "tool_use"
+    id: str
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ThinkingBlock(_Open):
+    """Replayed reasoning; accepted so history round-trips, dropped before Kiro (it has no place for it)."""
+
+    type: Literal["thinking"] = "thinking"
+    thinking: str = ""
+    signature: str | None = None
+
+
+class RedactedThinkingBlock(_Open):
+    type: Literal["redacted_thinking"] = "redacted_thinking"
+    data: str = ""
+
+
+class OtherBlock(_Open):
+    """Any block type this gateway does not translate; tolerated and dropped."""
+
+    type: str
+
+
+def _block_tag(known: frozenset[str]) -> Any:
+    """A discriminator that routes known `type`s to their model and everything else to `other`."""
+
+    def pick(value: Any) -> str:
+        kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+        return kind if kind in known else "other"
+
+    return pick
+
+
+def _str_or_list(value: Any) -> str | None:
+    """Route `content` to one branch so a bad value gets one precise error instead of one per union member."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "blocks"
+    return None
+
+
+ToolResultContentBlock = Annotated[
+    Annotated[TextBlock, Tag("text")] | Annotated[ImageBlock, Tag("image")] | Annotated[OtherBlock, Tag("other")],
+    Discriminator(_block_tag(frozenset({"text", "image"}))),
+]
+
+
+class ToolResultBlock(_Open):
+    type: Literal["tool_result"] = "tool_result"
+    tool_use_id: str
+    content: (
+        Annotated[
+            Annotated[str, Tag("text")] | Annotated[list[ToolResultContentBlock], Tag("blocks")],
+            Discriminator(
+                _str_or_list,
+                custom_error_type="content_type",
+                custom_error_message="tool_result content must be a string or a list of content blocks",
+            ),
+        ]
+        | None
+    ) = None
+    is_error: bool | None = None
+
+
+ContentBlock = Annotated[
+    Annotated[TextBlock, Tag("text")]
+    | Annotated[ImageBlock, Tag("image")]
+    | Annotated[ToolUseBlock, Tag("tool_use")]
+    | Annotated[ToolResultBlock, Tag("tool_result")]
+    | Annotated[ThinkingBlock, Tag("thinking")]
+    | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
+    | Annotated[OtherBlock, Tag("other")],
+    Discriminator(
+        _block_tag(frozenset({"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"}))
+    ),
+]
+
+
+MessageContent = Annotated[
+    Annotated[str, Tag("text")] | Annotated[list[ContentBlock], Tag("blocks")],
+    Discriminator(
+        _str_or_list,
+        custom_error_type="content_type",
+        custom_error_message="content must be a string or a list of content blocks",
+    ),
+]
+
+
+class AnthropicMessage(_Open):
+    role: Literal["user", "assistant", "system"]
+    content: MessageContent
+
+
+class SystemBlock(_Open):
+    type: str = "text"
+    text: str
+    cache_control: dict[str, Any] | None = None
+
+
+class AnthropicTool(_Open):
+    """A custom tool (name + input_schema) or a server tool (`type` such as `web_search_20250305`, no schema)."""
+
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] | None = None
+    type: str | None = None
+    cache_control: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _custom_tools_need_a_schema(self) -> AnthropicTool:
+        if self.type in (None, "custom") and self.input_schema is None:
+            raise ValueError(f"custom tool {self.name!r} needs an 'input_schema'")
+        return self
+
+    @property
+    def is_server_tool(self) -> bool:
+        """Server tools run at Anthropic; Kiro has no equivalent, so they are skipped."""
+        return self.input_schema is None
+
+
+class ThinkingConfig(_Open):
+    """`{type: enabled, budget_tokens}`, `{type: disabled}` or `{type: adaptive}`; a future type is tolerated
+    (it gets the default budget) rather than breaking clients that are newer than this gateway."""
+
+    type: str
+    budget_tokens: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _enabled_needs_budget(self) -> ThinkingConfig:
+        if self.type == "enabled" and self.budget_tokens is None:
+            raise ValueError("thinking of type 'enabled' needs 'budget_tokens'")
+        return self
+
+
+class _MessagesBase(_Open):
+    model: str = Field(min_length=1)
+    messages: list[AnthropicMessage] = Field(min_length=1)
+    system: str | list[SystemBlock] | None = None
+    tools: list[AnthropicTool] | None = None
+    tool_choice: dict[str, Any] | None = None
+    thinking: ThinkingConfig | None = None
+    output_config: dict[str, Any] | None = None
+    context_management: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    stop_sequences: list[str] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stream: bool = False
+
+
+class MessagesRequest(_MessagesBase):
+    """Body of `POST /v1/messages`; `max_tokens` is required, as in Anthropic's API."""
+
+    max_tokens: int = Field(ge=1)
+
+
+class CountTokensRequest(_MessagesBase):
+    """Body of `POST /v1/messages/count_tokens`: the same request without the output limit."""
+
+    max_tokens: int | None = Field(default=None, ge=1)

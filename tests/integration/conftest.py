@@ -1,0 +1,53 @@
+"""A fake Kiro upstream and the real gateway process in front of it, shared by the SDK-driven tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_kiro import FakeKiro
+from tests.support.gateway_process import GatewayProcess
+
+API_KEY = "test-proxy-key-5f2c9a"
+
+# Short timings so fault tests run in seconds; the logic is the same as with the defaults.
+FAST_TIMINGS = {
+    "FIRST_TOKEN_TIMEOUT": "1.5",
+    "FIRST_TOKEN_MAX_RETRIES": "2",
+    "BASE_RETRY_DELAY": "0.05",
+    "MAX_RETRIES": "3",
+    "KEEPALIVE_INTERVAL": "0.3",
+    "STREAMING_READ_TIMEOUT": "10",
+}
+
+
+def gateway_env(fake: FakeKiro, home: Path, **extra: str) -> dict[str, str]:
+    """Everything a gateway needs to talk to `fake` only: no real credentials of this machine are ever found."""
+    env = fake.gateway_env()
+    env.update(FAST_TIMINGS)
+    env.update({"PROXY_API_KEY": API_KEY, "HOME": str(home), "KIRO_STATE_FILE": str(home / "state.json"),
+                "LOG_LEVEL": "DEBUG"})
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeKiro]:
+    with FakeKiro() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(fake: FakeKiro, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    home = tmp_path_factory.mktemp("home")
+    with GatewayProcess(gateway_env(fake, home), home) as process:
+        yield process
+
+
+@pytest.fixture(autouse=True)
+def _clean_fake_queue(request: pytest.FixtureRequest) -> None:
+    """Each test starts with the fake's request log empty (scripts are consumed by the test that queued them)."""
+    if "fake" in request.fixturenames:
+        request.getfixturevalue("fake").clear_requests()

@@ -1,0 +1,303 @@
+"""A fake Kiro upstream: a real HTTP/1.1 server on 127.0.0.1 for integration tests, race tests and benchmarks.
+
+It speaks the four endpoints the gateway calls: `POST /generateAssistantResponse` (binary event-stream frames in a
+chunked body, cut into odd-sized network pieces), `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop) and
+`POST /token` (AWS SSO OIDC CreateToken). Auth behaves like the real services where it matters to us: refresh tokens
+are single use and rotate, unknown or expired access tokens get 403 "The bearer token included in the request is
+invalid.". Everything is guarded by one lock, so concurrent refreshes (threads or other processes) are serialised.
+
+    with FakeKiro() as fake:
+        token = fake.issue_refresh_token()
+        fake.enqueue_chat(text_stream("hi") + [Drop()])
+        ...  # point KIRO_API_BASE_URL / KIRO_DESKTOP_AUTH_URL / KIRO_OIDC_URL at fake.url
+        assert fake.refresh_count == 1
+
+Run standalone: `python -m tests.support.fake_kiro --port 8900` prints the URL and a valid refresh token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tests.support.fake_kiro_http import ENDPOINTS, INVALID_BEARER, FakeKiroServer, Received
+from tests.support.fake_kiro_scripts import (
+    Corrupt,
+    Drop,
+    Pause,
+    Script,
+    Status,
+    Step,
+    default_answer,
+    exception_stream,
+    silent_stream,
+    text_stream,
+    throttled,
+    tool_call_frames,
+    tool_call_stream,
+    truncated_tool_stream,
+)
+
+__all__ = [
+    "INVALID_BEARER", "Corrupt", "Drop", "FakeKiro", "Pause", "Received", "Script", "Status", "Step",
+    "exception_stream", "silent_stream", "text_stream", "throttled", "tool_call_frames", "tool_call_stream",
+    "truncated_tool_stream",
+]
+
+DEFAULT_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/FAKEPROFILE01"
+_ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels", "refresh": "refreshToken",
+            "desktop": "refreshToken", "oidc": "token"}
+
+
+def _model(model_id: str, name: str, max_input: int, max_output: int) -> dict[str, Any]:
+    return {"modelId": model_id, "modelName": name, "description": f"{name} (fake)",
+            "supportedInputTypes": ["TEXT", "IMAGE"],
+            "tokenLimits": {"maxInputTokens": max_input, "maxOutputTokens": max_output}}
+
+
+DEFAULT_MODELS = [
+    _model("auto", "Auto", 200_000, 64_000),
+    _model("claude-sonnet-4.5", "Claude Sonnet 4.5", 200_000, 64_000),
+    _model("claude-haiku-4.5", "Claude Haiku 4.5", 200_000, 64_000),
+    _model("claude-opus-4.5", "Claude Opus 4.5", 200_000, 32_000),
+    _model("claude-sonnet-4", "Claude Sonnet 4", 200_000, 64_000),
+]
+
+
+def _endpoint(name: str) -> str:
+    endpoint = _ALIASES.get(name, name.strip("/"))
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown endpoint {name!r}; use one of {ENDPOINTS} or {sorted(_ALIASES)}")
+    return endpoint
+
+
+class FakeKiro:
+    """The fake upstream. `piece_sizes=(lo, hi)`: stream bytes leave in pieces of lo..hi bytes, each its own HTTP
+    chunk, with `piece_delay` seconds between them. `rotate_refresh_tokens=False` makes refresh responses omit the
+    new refresh token (and the old one stays valid). `refresh_delay` widens race windows on refresh endpoints."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, piece_sizes: tuple[int, int] = (1, 7),
+                 piece_delay: float = 0.0, seed: int = 0, access_token_ttl: int = 3600,
+                 rotate_refresh_tokens: bool = True, refresh_delay: float = 0.0,
+                 profile_arn: str = DEFAULT_PROFILE_ARN) -> None:
+        if not 1 <= piece_sizes[0] <= piece_sizes[1]:
+            raise ValueError("piece_sizes must be (lo, hi) with 1 <= lo <= hi")
+        self.piece_sizes = piece_sizes
+        self.piece_delay = piece_delay
+        self.access_token_ttl = access_token_ttl
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.refresh_delay = refresh_delay
+        self.profile_arn = profile_arn
+        self._seed = seed
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._access: dict[str, float] = {}  # token -> monotonic expiry
+        self._refresh: set[str] = set()
+        self._clients: dict[str, str] = {}
+        self._scripts: deque[Script] = deque()
+        self._failures: dict[str, deque[Status]] = {name: deque() for name in ENDPOINTS}
+        self._received: list[Received] = []
+        self._refresh_count = 0
+        self._models = list(DEFAULT_MODELS)
+        self._default_model: dict[str, Any] = {"modelId": "auto"}
+        self._server = FakeKiroServer((host, port), self)
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeKiro:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kiro", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> FakeKiro:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def gateway_env(self, refresh_token: str | None = None) -> dict[str, str]:
+        """Environment variables that point a gateway at this fake (with a fresh refresh token unless given)."""
+        return {"KIRO_API_BASE_URL": self.url, "KIRO_DESKTOP_AUTH_URL": self.url, "KIRO_OIDC_URL": self.url,
+                "REFRESH_TOKEN": refresh_token or self.issue_refresh_token(), "PROFILE_ARN": self.profile_arn}
+
+    # -- auth state ------------------------------------------------------------------------------------------------
+
+    def issue_refresh_token(self) -> str:
+        """Mint a refresh token the refresh endpoints accept (once)."""
+        token = "aorFAKE" + secrets.token_urlsafe(48)
+        with self._lock:
+            self._refresh.add(token)
+        return token
+
+    def issue_access_token(self, ttl: float | None = None) -> str:
+        """Mint an access token valid for `ttl` seconds (default `access_token_ttl`)."""
+        token = "aoaFAKE" + secrets.token_urlsafe(48)
+        with self._lock:
+            self._access[token] = time.monotonic() + (self.access_token_ttl if ttl is None else ttl)
+        return token
+
+    def register_client(self, client_id: str | None = None, client_secret: str | None = None) -> tuple[str, str]:
+        """An OIDC client registration (`clientId`, `clientSecret`) that `/token` accepts."""
+        client_id = client_id or "fakeclient-" + secrets.token_hex(8)
+        client_secret = client_secret or "fakesecret-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._clients[client_id] = client_secret
+        return client_id, client_secret
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far becomes invalid (chat and model calls get 403)."""
+        with self._lock:
+            self._access.clear()
+
+    # -- scripting -------------------------------------------------------------------------------------------------
+
+    def enqueue_chat(self, *scripts: Script) -> None:
+        """Scripts for the next chat requests, one per request, in order; afterwards `default_answer` resumes."""
+        for script in scripts:
+            first_frame = next((i for i, s in enumerate(script) if not isinstance(s, Pause)), None)
+            for i, step in enumerate(script):
+                if isinstance(step, Status) and i != first_frame:
+                    raise ValueError("a Status step may only be preceded by Pause steps")
+        with self._lock:
+            self._scripts.extend(list(s) for s in scripts)
+
+    def fail_next(self, endpoint: str, status: int, body: Any = None, headers: Mapping[str, str] | None = None,
+                  times: int = 1) -> None:
+        """The next `times` requests to `endpoint` (a path name or chat/models/refresh/oidc) get this error."""
+        name = _endpoint(endpoint)
+        with self._lock:
+            self._failures[name].extend([Status(status, body, dict(headers or {}))] * times)
+
+    def set_models(self, models: list[dict[str, Any]], default_model: str = "auto") -> None:
+        with self._lock:
+            self._models = list(models)
+            self._default_model = {"modelId": default_model}
+
+    # -- observation -----------------------------------------------------------------------------------------------
+
+    @property
+    def refresh_count(self) -> int:
+        """Successful refreshes on either refresh endpoint."""
+        with self._lock:
+            return self._refresh_count
+
+    def requests(self, endpoint: str | None = None) -> list[Received]:
+        """Requests received so far (all, or those to one endpoint), oldest first."""
+        name = _endpoint(endpoint) if endpoint else None
+        with self._lock:
+            return [r for r in self._received if name is None or r.endpoint == name]
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._received.clear()
+
+    # -- used by the handler (under the lock) ----------------------------------------------------------------------
+
+    def _record(self, received: Received) -> tuple[Status | None, int]:
+        """Keep the request; return the injected failure for it (if any) and its index (seeds the chunking)."""
+        with self._lock:
+            self._received.append(received)
+            queue = self._failures.get(received.endpoint)
+            return (queue.popleft() if queue else None), len(self._received)
+
+    def _authorised(self, headers: Mapping[str, str]) -> bool:
+        token = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        with self._lock:
+            expiry = self._access.get(token)
+            return expiry is not None and expiry > time.monotonic()
+
+    def _rotate(self, refresh_token: str) -> tuple[str, str | None] | None:
+        """Consume `refresh_token`; return (new access token, new refresh token or None), or None if invalid."""
+        access = "aoaFAKE" + secrets.token_urlsafe(48)
+        with self._lock:
+            if refresh_token not in self._refresh:
+                return None
+            new_refresh = None
+            if self.rotate_refresh_tokens:
+                self._refresh.discard(refresh_token)
+                new_refresh = "aorFAKE" + secrets.token_urlsafe(48)
+                self._refresh.add(new_refresh)
+            self._access[access] = time.monotonic() + self.access_token_ttl
+            self._refresh_count += 1
+            return access, new_refresh
+
+    def _client_ok(self, client_id: Any, client_secret: Any) -> bool:
+        with self._lock:
+            return bool(client_id) and self._clients.get(client_id) == client_secret
+
+    def _next_script(self, request: Any) -> Script:
+        with self._lock:
+            if self._scripts:
+                return self._scripts.popleft()
+        return default_answer(request)
+
+    def _models_page(self, query: Mapping[str, str]) -> dict[str, Any]:
+        with self._lock:
+            models, default = list(self._models), dict(self._default_model)
+        start = int(query.get("nextToken") or 0)
+        size = int(query.get("maxResults") or len(models) or 1)
+        end = start + size
+        return {"defaultModel": default, "models": models[start:end],
+                "nextToken": str(end) if end < len(models) else None}
+
+
+def _write_creds_file(path: Path, refresh_token: str, profile_arn: str) -> None:
+    """A Kiro-IDE-shaped credentials file holding only a refresh token (the gateway refreshes on first use)."""
+    payload = {"refreshToken": refresh_token, "accessToken": "", "expiresAt": "1970-01-01T00:00:00Z",
+               "profileArn": profile_arn, "region": "us-east-1", "authMethod": "social", "provider": "Github"}
+    path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake Kiro upstream until Ctrl-C.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--piece-min", type=int, default=1, help="smallest network piece of a stream, bytes")
+    parser.add_argument("--piece-max", type=int, default=7, help="largest network piece of a stream, bytes")
+    parser.add_argument("--piece-delay", type=float, default=0.0, help="seconds between pieces")
+    parser.add_argument("--ttl", type=int, default=3600, help="access token lifetime, seconds")
+    parser.add_argument("--write-creds", type=Path, help="also write a kiro-auth-token.json here")
+    args = parser.parse_args(argv)
+    fake = FakeKiro(host=args.host, port=args.port, piece_sizes=(args.piece_min, args.piece_max),
+                    piece_delay=args.piece_delay, access_token_ttl=args.ttl).start()
+    token = fake.issue_refresh_token()
+    print(f"fake Kiro listening on {fake.url}")
+    print(f"refresh token: {token}")
+    for name, value in fake.gateway_env(token).items():
+        print(f"{name}={value}")
+    if args.write_creds:
+        _write_creds_file(args.write_creds, token, fake.profile_arn)
+        print(f"KIRO_CREDS_FILE={args.write_creds}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""What the fake Kiro says on `generateAssistantResponse`: script steps and builders of common streams.
+
+A script is a list of steps played in order: frame bytes, `Pause` (silence), `Drop` (connection cut mid-stream),
+`Status` (an HTTP error instead of a stream; only before any frame), `Corrupt` (a frame with a bad CRC). The builders
+return scripts shaped like the real stream (§3 of the protocol reference): JSON keys in alphabetical order, tool
+input as string fragments, metering and context usage at the end. Scripts are lists, so they concatenate with `+`.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tests.support import frames
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Silence on the wire for `seconds` (already-queued bytes are flushed first)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Cut the connection without finishing the chunked body; `reset=True` sends a TCP RST instead of a FIN."""
+
+    reset: bool = False
+
+
+@dataclass(frozen=True)
+class Status:
+    """Answer with an HTTP error instead of a stream. `body`: dict/list → JSON, str/bytes sent as is."""
+
+    code: int
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def encoded_body(self) -> tuple[bytes, str]:
+        if isinstance(self.body, bytes):
+            return self.body, "application/octet-stream"
+        if isinstance(self.body, str):
+            return self.body.encode(), "text/plain; charset=utf-8"
+        body = self.body if self.body is not None else {"message": f"Fake Kiro error {self.code}", "reason": None}
+        return json.dumps(body).encode(), "application/json"
+
+
+@dataclass(frozen=True)
+class Corrupt:
+    """A frame whose message CRC (or prelude CRC) is wrong, so a strict decoder must reject it."""
+
+    frame: bytes = field(default_factory=lambda: frames.text("this frame is corrupt"))
+    part: Literal["message", "prelude"] = "message"
+
+    def encode(self) -> bytes:
+        raw = bytearray(self.frame)
+        if self.part == "prelude":
+            (crc,) = struct.unpack_from(">I", raw, 8)
+            struct.pack_into(">I", raw, 8, crc ^ 0xFFFFFFFF)
+        else:
+            raw[-1] ^= 0xFF
+        return bytes(raw)
+
+
+Step = bytes | Pause | Drop | Status | Corrupt
+Script = list[Step]
+
+DEFAULT_CREDITS = 0.0169  # a real metering value seen on a short Sonnet answer
+DEFAULT_CONTEXT = 12.5
+
+
+def split_text(text: str, pieces: int) -> list[str]:
+    """`text` cut into at most `pieces` non-empty consecutive parts."""
+    if not text:
+        return []
+    pieces = max(1, min(pieces, len(text)))
+    size, extra = divmod(len(text), pieces)
+    out, start = [], 0
+    for i in range(pieces):
+        end = start + size + (1 if i < extra else 0)
+        out.append(text[start:end])
+        start = end
+    return out
+
+
+def finish_frames(credits: float = DEFAULT_CREDITS, context: float = DEFAULT_CONTEXT) -> list[bytes]:
+    """The metering and context-usage frames that close a normal stream."""
+    return [frames.metering(credits), frames.context_usage(context)]
+
+
+def tool_call_frames(name: str, arguments: Mapping[str, Any] | str, *, tool_use_id: str = "tooluse_fake0001",
+                     fragment_size: int = 7, stop: bool = True, keep: float = 1.0) -> list[bytes]:
+    """Start frame, input fragments (`keep` < 1 cuts the JSON), then a stop frame if `stop`."""
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    raw = raw[: int(len(raw) * keep)] if keep < 1.0 else raw
+    out = [frames.tool_start(tool_use_id, name)]
+    out += [frames.tool_input(tool_use_id, name, raw[i:i + fragment_size]) for i in range(0, len(raw), fragment_size)]
+    if stop:
+        out.append(frames.tool_stop(tool_use_id, name))
+    return out
+
+
+def text_stream(text: str, *, thinking: str | None = None, pieces: int = 3, credits: float = DEFAULT_CREDITS,
+                context: float = DEFAULT_CONTEXT) -> Script:
+    """A plain answer in `pieces` text events; with `thinking`, a leading <thinking> block split mid-tag."""
+    out: Script = []
+    if thinking is not None:
+        block = f"<thinking>{thinking}</thinking>\n\n"
+        out += [frames.text(block[:5]), frames.text(block[5:])]
+    out += [frames.text(part) for part in split_text(text, pieces)]
+    return out + finish_frames(credits, context)
+
+
+def tool_call_stream(name: str, arguments: Mapping[str, Any] | str, *, tool_use_id: str = "tooluse_fake0001",
+                     text: str = "", fragment_size: int = 7, credits: float = DEFAULT_CREDITS,
+                     context: float = DEFAULT_CONTEXT) -> Script:
+    """Optional text, then one tool call with its JSON input in `fragment_size`-character fragments."""
+    out: Script = [frames.text(part) for part in split_text(text, 2)]
+    out += tool_call_frames(name, arguments, tool_use_id=tool_use_id, fragment_size=fragment_size)
+    return out + finish_frames(credits, context)
+
+
+def truncated_tool_stream(name: str, arguments: Mapping[str, Any] | str, *, keep: float = 0.5,
+                          tool_use_id: str = "tooluse_fake0001", fragment_size: int = 7) -> Script:
+    """Kiro's output cap (issue #56): the input JSON stops part-way, no stop frame, no metering, no context usage."""
+    return list(tool_call_frames(name, arguments, tool_use_id=tool_use_id, fragment_size=fragment_size,
+                                 stop=False, keep=keep))
+
+
+def exception_stream(text: str = "Partial answer", *, exception_type: str = "ThrottlingException",
+                     message: str = "Rate exceeded") -> Script:
+    """Some text, then a mid-stream exception frame (the stream then ends cleanly, as the real one does)."""
+    return [frames.text(part) for part in split_text(text, 2)] + [frames.exception_frame(exception_type, message)]
+
+
+def silent_stream(seconds: float, then: Script | None = None) -> Script:
+    """HTTP 200 at once, then nothing for `seconds` before the first frame (a stalled model)."""
+    return [Pause(seconds), *(then if then is not None else text_stream("Sorry for the wait."))]
+
+
+def throttled(retry_after: int = 1) -> Script:
+    """HTTP 429 with Retry-After, as Kiro throttles bursts."""
+    body = {"message": "Too many requests, please wait before trying again.", "reason": None}
+    return [Status(429, body, {"Retry-After": str(retry_after)})]
+
+
+def default_answer(request: Any) -> Script:
+    """A plausible stream for a chat request: answer tool results, call the first tool, or echo the user text."""
+    message = _current_user_message(request)
+    context = message.get("userInputMessageContext") or {}
+    results = context.get("toolResults") or []
+    tools = context.get("tools") or []
+    if results:
+        first = results[0]
+        pieces = [c.get("text", "") for c in first.get("content") or [] if isinstance(c, dict)]
+        return text_stream(f"The tool returned: {' '.join(pieces)[:200]}")
+    if tools:
+        spec = tools[0].get("toolSpecification") or {}
+        schema = (spec.get("inputSchema") or {}).get("json") or {}
+        return tool_call_stream(spec.get("name", "tool"), _example_for(schema), text="Let me check that.")
+    content = str(message.get("content") or "")
+    thinking = "The user wants an echo." if "<thinking_mode>enabled" in content else None
+    last_line = content.strip().splitlines()[-1] if content.strip() else "(empty)"
+    return text_stream(f"Echo: {last_line}", thinking=thinking)
+
+
+def _current_user_message(request: Any) -> dict[str, Any]:
+    if not isinstance(request, dict):
+        return {}
+    current = (request.get("conversationState") or {}).get("currentMessage") or {}
+    message = current.get("userInputMessage") or {}
+    return message if isinstance(message, dict) else {}
+
+
+def _example_for(schema: Any) -> Any:
+    """A value that satisfies simple JSON Schemas: required properties filled with placeholders by type."""
+    if not isinstance(schema, dict):
+        return "example"
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        wanted = schema.get("required") or list(props)
+        return {key: _example_for(props.get(key)) for key in wanted}
+    return {"integer": 1, "number": 1.5, "boolean": True, "array": [], "null": None}.get(str(kind), "example")
