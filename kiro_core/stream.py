@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.events import (
@@ -47,7 +47,6 @@ from kiro_core.events import (
 from kiro_core.thinking import ThinkingExtractor
 from kiro_core.tokens import claude_tokens
 
-ThinkingHandling = Literal["as_reasoning_content", "remove", "pass", "strip_tags"]
 THINKING_HANDLING_MODES: tuple[str, ...] = ("as_reasoning_content", "remove", "pass", "strip_tags")
 
 NOTE_NO_COMPLETION_SIGNAL = (

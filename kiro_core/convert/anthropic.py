@@ -31,16 +31,23 @@ from kiro_core.models.anthropic import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from kiro_core.unified import Conversation, Image, Message, ThinkingRequest, ToolCall, ToolResult, ToolSpec
+from kiro_core.unified import (
+    Conversation,
+    Image,
+    Message,
+    Role,
+    ThinkingRequest,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+)
 
 logger = logging.getLogger(__name__)
 
 DROPPED_SILENTLY = frozenset({"thinking", "redacted_thinking"})
 
 
-def anthropic_to_conversation(
-    req: MessagesRequest | CountTokensRequest, options: ConversionOptions
-) -> Conversation:
+def anthropic_to_conversation(req: MessagesRequest | CountTokensRequest, options: ConversionOptions) -> Conversation:
     """Translate a validated Messages (or count_tokens) request into the unified form."""
     top_level = _system_text(req)
     system_parts = [top_level] if top_level else []
@@ -81,7 +88,7 @@ def _hoisted_system_text(msg: AnthropicMessage) -> str:
 
 def _message(msg: AnthropicMessage, index: int, options: ConversionOptions) -> Message:
     """One user/assistant turn; text blocks are joined with a newline, untranslatable blocks dropped."""
-    role = "assistant" if msg.role == "assistant" else "user"
+    role: Role = "assistant" if msg.role == "assistant" else "user"
     if isinstance(msg.content, str):
         return Message(role=role, text=msg.content)
     out = Message(role=role)

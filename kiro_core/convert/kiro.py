@@ -79,16 +79,13 @@ def build_kiro_request(
     else:
         current_text = _with_system(system, current.text, options)
     if conversation.thinking.enabled and (options.thinking_with_tool_results or not current.tool_results):
-        current_text = thinking_prefix(conversation.thinking.budget_tokens or options.fake_reasoning_max_tokens) + (
-            current_text
-        )
+        budget = conversation.thinking.budget_tokens or options.fake_reasoning_max_tokens
+        current_text = thinking_prefix(budget) + current_text
 
     state: dict[str, Any] = {
         "chatTriggerType": CHAT_TRIGGER,
         "conversationId": conversation_id,
-        "currentMessage": {
-            "userInputMessage": _user_input(current, current_text, model_id, options, tools=tools)
-        },
+        "currentMessage": {"userInputMessage": _user_input(current, current_text, model_id, options, tools=tools)},
     }
     if history:
         state["history"] = [_history_entry(m, model_id, options) for m in history]

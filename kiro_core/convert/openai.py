@@ -16,6 +16,7 @@ conversation unusable for good, since clients resend the same history on every t
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 import logging
@@ -120,9 +121,10 @@ def _image(part: ContentPart, index: int) -> tuple[Image | None, str]:
             f"messages[{index}]: image data URLs must look like 'data:image/<type>;base64,<data>'",
             param=f"messages[{index}].content",
         )
+    data = "".join(data.split())  # line-wrapped base64 is still base64
     try:
-        binascii.a2b_base64(data.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError) as exc:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
         raise InvalidRequestError(
             f"messages[{index}]: the image data URL is not valid base64", param=f"messages[{index}].content"
         ) from exc

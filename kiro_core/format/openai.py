@@ -113,7 +113,7 @@ class OpenAIStreamFormatter:
         return head + _dumps(texts[0] if len(texts) == 1 else "".join(texts)) + self._tail
 
     def _tool_chunk(self, calls: list[ToolCallComplete]) -> str:
-        return self._head + _dumps({"tool_calls": [_tool_call(call, True) for call in calls]}) + self._tail
+        return self._head + '{"tool_calls":' + _dumps([_tool_call(call, True) for call in calls]) + self._tail
 
     def _finish_chunk(self, finish: Finish) -> str:
         chunk = self._head + '{},"finish_reason":' + _dumps(finish.reason) + "}]"

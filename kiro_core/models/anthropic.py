@@ -122,9 +122,7 @@ ContentBlock = Annotated[
     | Annotated[ThinkingBlock, Tag("thinking")]
     | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
     | Annotated[OtherBlock, Tag("other")],
-    Discriminator(
-        _block_tag(frozenset({"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"}))
-    ),
+    Discriminator(_block_tag(frozenset({"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"}))),
 ]
 
 
@@ -184,10 +182,20 @@ class ThinkingConfig(_Open):
         return self
 
 
+SystemContent = Annotated[
+    Annotated[str, Tag("text")] | Annotated[list[SystemBlock], Tag("blocks")],
+    Discriminator(
+        _str_or_list,
+        custom_error_type="system_type",
+        custom_error_message="system must be a string or a list of text blocks",
+    ),
+]
+
+
 class _MessagesBase(_Open):
     model: str = Field(min_length=1)
     messages: list[AnthropicMessage] = Field(min_length=1)
-    system: str | list[SystemBlock] | None = None
+    system: SystemContent | None = None
     tools: list[AnthropicTool] | None = None
     tool_choice: dict[str, Any] | None = None
     thinking: ThinkingConfig | None = None

@@ -183,10 +183,19 @@ def test_missing_key_is_refused(gateway: GatewayProcess) -> None:
 )
 def test_malformed_requests_get_a_precise_400(gateway: GatewayProcess, fake: FakeKiro, body: dict,
                                               fragment: str) -> None:
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=body,
+                          headers={"Authorization": f"Bearer {API_KEY}"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and fragment in error["message"]
+    assert fake.requests("chat") == []
+
+
+def test_sdk_raises_bad_request_for_a_message_without_role(gateway: GatewayProcess, fake: FakeKiro) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client(gateway).chat.completions.create(**body)
+        client(gateway).chat.completions.create(model="claude-sonnet-4.5",
+                                                messages=[{"content": "no role"}])
     assert caught.value.status_code == 400
-    assert fragment in caught.value.message
     assert fake.requests("chat") == []
 
 

@@ -8,7 +8,7 @@ invalid.". Everything is guarded by one lock, so concurrent refreshes (threads o
 
     with FakeKiro() as fake:
         token = fake.issue_refresh_token()
-        fake.enqueue_chat(text_stream("hi") + [Drop()])
+        fake.enqueue_chat([*text_stream("hi"), Drop()])
         ...  # point KIRO_API_BASE_URL / KIRO_DESKTOP_AUTH_URL / KIRO_OIDC_URL at fake.url
         assert fake.refresh_count == 1
 

@@ -74,3 +74,55 @@ def metering(credits: float) -> bytes:
 
 def context_usage(percentage: float) -> bytes:
     return event_frame("contextUsageEvent", {"contextUsagePercentage": percentage})
+
+
+# ---------------------------------------------------------------- helpers for decoder edge cases (additive)
+
+
+def encode_raw_frame(raw_headers: bytes, payload: bytes) -> bytes:
+    """A CRC-correct frame around already-encoded header bytes (to test odd or invalid header encodings)."""
+    total = 12 + len(raw_headers) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(raw_headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude) & 0xFFFFFFFF)
+    body = prelude + raw_headers + payload
+    return body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def prelude_only(total_length: int, headers_length: int) -> bytes:
+    """A prelude with a valid CRC declaring the given lengths, whatever they are (impossible-length tests)."""
+    prelude = struct.pack(">II", total_length, headers_length)
+    return prelude + struct.pack(">I", zlib.crc32(prelude) & 0xFFFFFFFF)
+
+
+def event_frame_raw(event_type: str, payload: bytes) -> bytes:
+    """An event frame whose payload bytes are sent as given (invalid UTF-8, non-JSON...)."""
+    headers = {":message-type": "event", ":event-type": event_type, ":content-type": "application/json"}
+    return encode_frame(headers, payload)
+
+
+def reasoning(text: str, signature: str | None = None) -> bytes:
+    payload: dict[str, Any] = {"text": text}
+    if signature is not None:
+        payload["signature"] = signature
+    return event_frame("reasoningContentEvent", payload)
+
+
+def token_usage(uncached: int, output: int, cache_read: int = 0, cache_write: int = 0) -> bytes:
+    usage = {
+        "uncachedInputTokens": uncached,
+        "outputTokens": output,
+        "cacheReadInputTokens": cache_read,
+        "cacheWriteInputTokens": cache_write,
+        "totalTokens": uncached + output + cache_read + cache_write,
+    }
+    return event_frame("metadataEvent", {"tokenUsage": usage})
+
+
+def invalid_state(reason: str, message: str) -> bytes:
+    return event_frame("invalidStateEvent", {"reason": reason, "message": message})
+
+
+def text_utf8(content: str) -> bytes:
+    """Like `text`, but the JSON keeps non-ASCII characters as raw UTF-8 bytes (as the real stream sends them)."""
+    payload = json.dumps({"content": content}, ensure_ascii=False, separators=(",", ":")).encode()
+    return event_frame_raw("assistantResponseEvent", payload)

@@ -17,6 +17,7 @@ from kiro_core.convert.kiro import (
     KiroRequest,
     build_kiro_request,
     clean_schema,
+    ensure_alternation,
     root_schema,
     tool_name_aliases,
 )
@@ -26,6 +27,7 @@ from kiro_core.unified import (
     Conversation,
     Image,
     Message,
+    Role,
     ThinkingRequest,
     ToolCall,
     ToolResult,
@@ -37,7 +39,9 @@ VALID_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SCHEMA = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
 
 
-def build(conversation: Conversation, options: ConversionOptions = OPTS, model: str = "claude-sonnet-4.5") -> KiroRequest:
+def build(
+    conversation: Conversation, options: ConversionOptions = OPTS, model: str = "claude-sonnet-4.5"
+) -> KiroRequest:
     return build_kiro_request(conversation, model, options, "conv-1")
 
 
@@ -59,15 +63,18 @@ def tool(name: str = "search", description: str = "Searches.", schema: dict[str,
 
 
 def state(req: KiroRequest) -> dict[str, Any]:
-    return req.payload["conversationState"]
+    result: dict[str, Any] = req.payload["conversationState"]
+    return result
 
 
 def current(req: KiroRequest) -> dict[str, Any]:
-    return state(req)["currentMessage"]["userInputMessage"]
+    result: dict[str, Any] = state(req)["currentMessage"]["userInputMessage"]
+    return result
 
 
 def history(req: KiroRequest) -> list[dict[str, Any]]:
-    return state(req).get("history", [])
+    result: list[dict[str, Any]] = state(req).get("history", [])
+    return result
 
 
 def check_invariants(req: KiroRequest) -> None:
@@ -77,7 +84,9 @@ def check_invariants(req: KiroRequest) -> None:
     assert "history" not in st_ or st_["history"], "empty history must be omitted"
     hist = st_.get("history", [])
     entries = [*hist, {"userInputMessage": st_["currentMessage"]["userInputMessage"]}]
-    declared = {t["toolSpecification"]["name"] for t in current(req).get("userInputMessageContext", {}).get("tools", [])}
+    declared = {
+        t["toolSpecification"]["name"] for t in current(req).get("userInputMessageContext", {}).get("tools", [])
+    }
     for i, entry in enumerate(entries):
         assert len(entry) == 1
         role = "userInputMessage" if i % 2 == 0 else "assistantResponseMessage"
@@ -223,7 +232,9 @@ def test_merged_tool_results_are_concatenated() -> None:
 def test_first_message_assistant_gets_synthetic_user() -> None:
     req = build(conv(assistant("I start"), user("ok")))
     hist = history(req)
-    assert hist[0] == {"userInputMessage": {"content": "(empty)", "modelId": "claude-sonnet-4.5", "origin": "AI_EDITOR"}}
+    assert hist[0] == {
+        "userInputMessage": {"content": "(empty)", "modelId": "claude-sonnet-4.5", "origin": "AI_EDITOR"}
+    }
     assert hist[1]["assistantResponseMessage"]["content"] == "I start"
 
 
@@ -309,7 +320,9 @@ def test_tools_only_on_current_message_and_history_has_only_tool_results() -> No
     assert hist[2]["userInputMessage"]["userInputMessageContext"] == {
         "toolResults": [{"content": [{"text": "r"}], "status": "success", "toolUseId": "1"}]
     }
-    assert hist[1]["assistantResponseMessage"]["toolUses"] == [{"name": "search", "input": {"q": "a"}, "toolUseId": "1"}]
+    assert hist[1]["assistantResponseMessage"]["toolUses"] == [
+        {"name": "search", "input": {"q": "a"}, "toolUseId": "1"}
+    ]
     assert current(req)["userInputMessageContext"] == {
         "tools": [
             {
@@ -398,9 +411,13 @@ def test_empty_tool_description_gets_placeholder() -> None:
 
 def test_long_tool_description_moves_to_system_prompt() -> None:
     long = "word " * 30
-    req = build(conv(user("q"), tools=[tool("big", long), tool("small", "short")], system="SYS"),
-                ConversionOptions(tool_description_max_length=50))
-    specs = {t["toolSpecification"]["name"]: t["toolSpecification"] for t in current(req)["userInputMessageContext"]["tools"]}
+    req = build(
+        conv(user("q"), tools=[tool("big", long), tool("small", "short")], system="SYS"),
+        ConversionOptions(tool_description_max_length=50),
+    )
+    specs = {
+        t["toolSpecification"]["name"]: t["toolSpecification"] for t in current(req)["userInputMessageContext"]["tools"]
+    }
     assert specs["small"]["description"] == "short"
     assert "## Tool: big" in specs["big"]["description"] and long not in specs["big"]["description"]
     content = current(req)["content"]
@@ -532,12 +549,18 @@ def test_non_empty_required_is_kept() -> None:
 
 
 def test_properties_named_like_keywords_survive() -> None:
-    schema = {"type": "object", "properties": {"required": {"type": "boolean"}, "additionalProperties": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {"required": {"type": "boolean"}, "additionalProperties": {"type": "string"}},
+    }
     assert clean_schema(schema) == schema
 
 
 def test_literal_values_are_not_cleaned() -> None:
-    schema = {"type": "object", "properties": {"cfg": {"type": "object", "default": {"additionalProperties": 1, "required": []}}}}
+    schema = {
+        "type": "object",
+        "properties": {"cfg": {"type": "object", "default": {"additionalProperties": 1, "required": []}}},
+    }
     assert clean_schema(schema) == schema
 
 
@@ -667,7 +690,7 @@ NAMES = st.sampled_from(["search", "read_file", "x" * 70, "bad name.v2"])
 
 @st.composite
 def messages(draw: st.DrawFn) -> Message:
-    role = draw(st.sampled_from(["user", "assistant"]))
+    role: Role = "user" if draw(st.booleans()) else "assistant"
     calls = draw(st.lists(st.builds(ToolCall, IDS, NAMES, ARGS), max_size=2))
     results = draw(st.lists(st.builds(ToolResult, IDS, TEXTS, st.booleans()), max_size=2))
     images = draw(st.lists(st.just(Image("image/png", "iVBORw0KGgo=")), max_size=1))
@@ -714,3 +737,16 @@ def test_any_names_round_trip_through_the_alias_map(names: list[str]) -> None:
     assert all(VALID_NAME.match(n) for n in sent)
     assert len(set(sent)) == len(names)
     assert [req.tool_name_aliases.get(s, s) for s in sent] == names
+
+
+def test_alternation_safety_net_inserts_assistant_and_merges_assistants() -> None:
+    out = ensure_alternation(
+        [user("a"), user("b"), assistant("c"), assistant("d", tool_calls=[ToolCall("1", "f", {})])], OPTS
+    )
+    assert [(m.role, m.text) for m in out] == [
+        ("user", "a"),
+        ("assistant", "(empty)"),
+        ("user", "b"),
+        ("assistant", "c\nd"),
+    ]
+    assert out[-1].tool_calls == [ToolCall("1", "f", {})]

@@ -1,0 +1,16 @@
+"""Buffered Lambda entry point (BufferedFunction in template.yaml): API Gateway REST / Function URL events via Mangum.
+
+Mangum buffers: a streamed (SSE) answer reaches the client all at once, and API Gateway cuts requests at 29 s. The
+streaming deployment is GatewayFunction (Lambda Web Adapter + uvicorn, run.sh). This one serves `sam local
+start-api` and tests. The app is built at import; its clients, credentials and model cache are created on the
+first request, which is why `lifespan="off"` (the default "auto" would run start-up and shut-down on every call).
+"""
+
+from __future__ import annotations
+
+from mangum import Mangum
+
+from gateway.app import create_app
+
+app = create_app()
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,175 @@
+"""`sam build` on this machine (no Docker, any Python 3): what it produces is what Lambda will run.
+
+The layer is built by layers/kiro_core/Makefile with pip's cross-platform options, so its compiled parts (tiktoken,
+pydantic-core, regex, charset-normalizer) are Linux **aarch64** CPython 3.12 binaries whatever the build host is.
+
+How honest each check is, by host:
+
+* aarch64 host with CPython 3.12 (what Lambda runs): the subprocess imports `kiro_core.tokens` from the built layer
+  alone (`PYTHONPATH=<layer>/python`), compiled parts included, and counts tokens.
+* any other host (CI here is x86_64 / CPython 3.11): aarch64 cp312 extension modules cannot load, so instead the test
+  (a) checks every extension module in the layer really is an ELF aarch64 cp312 binary, and (b) imports the layer's
+  own copy of the pure-Python `kiro_core` (and its data file) with the host's tiktoken and counts tokens. This proves
+  the packaging of kiro_core and the tokenizer data; it cannot prove the aarch64 binaries run.
+
+Either way the count runs under an audit hook that refuses any socket connection or DNS lookup, with an empty
+TIKTOKEN_CACHE_DIR: it proves nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.aws.samcli import REPO_ROOT, TEMPLATE, sam_binary, sam_environment
+
+pytestmark = pytest.mark.slow
+
+CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+EM_AARCH64 = 183
+RUNS_LAMBDA_BINARIES = platform.machine().lower() in {"aarch64", "arm64"} and sys.version_info[:2] == (3, 12)
+
+_NO_NETWORK = """
+import sys
+def _guard(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "urllib.Request"):
+        raise RuntimeError(f"network access attempted: {event} {args!r}")
+sys.addaudithook(_guard)
+"""
+
+_COUNT_TOKENS = _NO_NETWORK + """
+import json, kiro_core, kiro_core.tokens as tokens
+print(json.dumps({"kiro_core": kiro_core.__file__, "count": tokens.count_text("Hello, Lambda! héllo wörld"),
+                  "claude": tokens.claude_tokens("def add(a, b):\\n    return a + b\\n")}))
+"""
+
+_HEALTH_EVENT = _NO_NETWORK + """
+import json, sys, types, gateway, kiro_core
+import gateway.lambda_handler as entry
+event = json.loads(open(sys.argv[1]).read())
+answer = entry.handler(event, types.SimpleNamespace(aws_request_id="build-test"))
+print(json.dumps({"gateway": gateway.__file__, "kiro_core": kiro_core.__file__, "status": answer["statusCode"]}))
+"""
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run `sam build` once into a temporary directory; returns the build directory."""
+    root = tmp_path_factory.mktemp("sam")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sam_binary(), "build", "--template-file", str(TEMPLATE), "--build-dir", str(root / "build"),
+         "--cache-dir", str(root / "cache")],
+        capture_output=True, text=True, cwd=REPO_ROOT, env=sam_environment(), timeout=900,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert "Build Succeeded" in result.stdout + result.stderr
+    print(f"\nsam build took {elapsed:.1f} s")
+    return root / "build"
+
+
+def elf_machine(path: Path) -> int:
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", path
+    return int.from_bytes(header[18:20], "little")
+
+
+def test_layer_holds_kiro_core_its_data_and_the_runtime_dependencies(build):
+    python = build / "KiroCoreLayer" / "python"
+    data = python / "kiro_core" / "data" / "cl100k_base.tiktoken"
+    assert data.is_file()
+    assert hashlib.sha256(data.read_bytes()).hexdigest() == CL100K_SHA256
+    assert (python / "kiro_core" / "tokens.py").is_file()
+    for package in ("fastapi", "pydantic", "pydantic_core", "httpx", "uvicorn", "mangum", "aws_lambda_powertools",
+                    "tiktoken", "starlette"):
+        assert (python / package / "__init__.py").is_file(), package
+    # The runtime provides boto3; a copy in the layer would only add size and version skew.
+    assert not (python / "boto3").exists() and not (python / "botocore").exists()
+    assert not (python / "bin").exists()
+    assert not list(python.rglob("*.cpython-311.pyc")), "byte code of the build host's Python is useless on Lambda"
+
+
+def test_layer_binaries_are_linux_aarch64_for_cpython_312(build):
+    extensions = sorted((build / "KiroCoreLayer" / "python").rglob("*.so"))
+    names = {p.name.split(".")[0] for p in extensions}
+    assert {"_tiktoken", "_pydantic_core", "_regex"} <= names, names
+    for extension in extensions:
+        assert elf_machine(extension) == EM_AARCH64, extension
+        assert "cpython-312-aarch64-linux-gnu" in extension.name or ".abi3." in extension.name, extension
+
+
+def test_function_holds_only_the_gateway_package_and_run_sh(build):
+    for name in ("GatewayFunction", "BufferedFunction"):
+        function = build / name
+        run_sh = function / "run.sh"
+        assert run_sh.is_file() and os.access(run_sh, os.X_OK), name
+        assert run_sh.read_text().startswith("#!/bin/bash")
+        for module in ("app.py", "lambda_handler.py", "stores/aws.py", "stores/factory.py", "observability.py"):
+            assert (function / "gateway" / module).is_file(), (name, module)
+        assert not (function / "kiro_core").exists(), "kiro_core belongs to the layer"
+        assert not list(function.rglob("__pycache__"))
+    built_template = (build / "template.yaml").read_text()
+    assert "GatewayFunction" in built_template and "KiroCoreLayer" in built_template
+
+
+def _pure_kiro_core(build: Path, tmp_path: Path) -> Path:
+    """A directory holding only the layer's kiro_core (a link), for hosts that cannot load the aarch64 binaries."""
+    pure = tmp_path / "pure"
+    pure.mkdir()
+    (pure / "kiro_core").symlink_to(build / "KiroCoreLayer" / "python" / "kiro_core", target_is_directory=True)
+    return pure
+
+
+def _offline_env(tmp_path: Path, pythonpath: list[Path]) -> dict[str, str]:
+    cache = tmp_path / "empty-tiktoken-cache"
+    cache.mkdir(exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath),
+        "PYTHONNOUSERSITE": "1",
+        "TIKTOKEN_CACHE_DIR": str(cache),
+        "HTTPS_PROXY": "http://127.0.0.1:9",  # belt and braces: a download attempt could not go anywhere either
+        "HTTP_PROXY": "http://127.0.0.1:9",
+    }
+
+
+def test_layer_tokenizer_counts_tokens_offline(build, tmp_path):
+    layer = build / "KiroCoreLayer" / "python"
+    path = [layer] if RUNS_LAMBDA_BINARIES else [_pure_kiro_core(build, tmp_path)]
+    result = subprocess.run(
+        [sys.executable, "-c", _COUNT_TOKENS], capture_output=True, text=True, timeout=120,
+        env=_offline_env(tmp_path, path), cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["count"] > 0 and answer["claude"] > 0
+    origin = Path(answer["kiro_core"])
+    assert origin.parent.name == "kiro_core" and str(origin).startswith(str(path[0])), origin
+    assert list(Path(_offline_env(tmp_path, path)["TIKTOKEN_CACHE_DIR"]).iterdir()) == []  # nothing fetched
+
+
+def test_built_function_serves_a_sample_event(build, tmp_path):
+    """The built function directory is complete: the Mangum handler answers /health from it (plus the layer's
+    kiro_core; third-party packages from the host unless this host can run the layer's binaries)."""
+    function = build / "BufferedFunction"
+    layer = build / "KiroCoreLayer" / "python"
+    path = [function, layer] if RUNS_LAMBDA_BINARIES else [function, _pure_kiro_core(build, tmp_path)]
+    result = subprocess.run(
+        [sys.executable, "-c", _HEALTH_EVENT, str(REPO_ROOT / "events" / "api-health.json")],
+        capture_output=True, text=True, timeout=120, env=_offline_env(tmp_path, path), cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 200
+    assert answer["gateway"].startswith(str(function)), answer  # the built copy, not the source tree
+    assert answer["kiro_core"].startswith(str(path[1])), answer
