@@ -42,13 +42,7 @@ async def first_content_direct(http: httpx.AsyncClient, url: str, token: str) ->
     started = time.perf_counter()
     async with http.stream("POST", f"{url}/generateAssistantResponse", content=json.dumps(KIRO_BODY),
                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as r:
-        async for chunk in r.aiter_raw():
-            if b"assistantResponseEvent" in chunk:
-                elapsed = time.perf_counter() - started
-                async for _ in r.aiter_raw():
-                    pass
-                return elapsed
-    raise RuntimeError("no content from the fake")
+        return await _time_to_marker(r, started, b"assistantResponseEvent")
 
 
 async def first_content_gateway(http: httpx.AsyncClient, url: str) -> float:
@@ -57,13 +51,18 @@ async def first_content_gateway(http: httpx.AsyncClient, url: str) -> float:
                            headers={"Authorization": f"Bearer {API_KEY}"}) as r:
         if r.status_code != 200:
             raise RuntimeError(f"gateway answered {r.status_code}: {await r.aread()!r}")
-        async for chunk in r.aiter_raw():
-            if b'"content":"token' in chunk:
-                elapsed = time.perf_counter() - started
-                async for _ in r.aiter_raw():
-                    pass
-                return elapsed
-    raise RuntimeError("no content from the gateway")
+        return await _time_to_marker(r, started, b'"content":"token')
+
+
+async def _time_to_marker(response: httpx.Response, started: float, marker: bytes) -> float:
+    """Seconds from `started` to the first chunk holding `marker`; the rest of the body is drained."""
+    elapsed: float | None = None
+    async for chunk in response.aiter_raw():
+        if elapsed is None and marker in chunk:
+            elapsed = time.perf_counter() - started
+    if elapsed is None:
+        raise RuntimeError(f"{marker!r} never arrived")
+    return elapsed
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -110,7 +109,7 @@ async def run(args: argparse.Namespace) -> None:
                     await first_content_gateway(http, gateway.url)
                 print(f"{'mode':<28}{'p50 ms':>10}{'p99 ms':>10}")
                 for concurrency in (1, args.concurrency):
-                    fake.enqueue_chat(*[short] * args.requests)
+                    fake.enqueue_chat(*[short] * (2 * args.requests))
                     direct = await measure(lambda: first_content_direct(http, fake.url, token), args.requests,
                                            concurrency)
                     via = await measure(lambda: first_content_gateway(http, gateway.url), args.requests, concurrency)

@@ -297,7 +297,8 @@ class ResponseAssembler:
         if not event.stop:
             return []
         del self._open[key]
-        self._closed_ids.add(key)
+        if key:  # id-less calls cannot be told apart from a repeat: let a later one start afresh
+            self._closed_ids.add(key)
         out: list[OutputEvent] = []
         self._flush_text(out)
         self._complete(call, True, out)

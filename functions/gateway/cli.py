@@ -17,10 +17,10 @@ log = logging.getLogger("gateway.cli")
 def _credentials_summary(settings: Settings) -> str:
     """Which credentials `serve` will use (never the tokens), or what is missing."""
     from gateway.stores.base import CredentialsNotFound
-    from gateway.stores.factory import build_stores
+    from gateway.stores.factory import build_token_store
 
-    store, _cache = build_stores(settings)
     try:
+        store = build_token_store(settings)
         creds = asyncio.run(store.load())
     except CredentialsNotFound as error:
         return f"NONE FOUND. {error}"

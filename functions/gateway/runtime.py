@@ -24,7 +24,7 @@ from gateway.model_service import ModelService
 from gateway.pipeline import AnswerStats, AnswerStream
 from gateway.settings import Settings
 from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
-from gateway.stores.factory import build_stores
+from gateway.stores.factory import build_model_cache, build_token_store
 from kiro_core.convert.kiro import KiroRequest, build_kiro_request
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.errors import ErrorKind, GatewayError
@@ -61,7 +61,7 @@ class PreparedAnswer:
 
 
 class GatewayRuntime:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, store: TokenStore,
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, store: TokenStore | None,
                  auth: AuthManager | None, credentials_problem: str, models: ModelService):
         self.settings = settings
         self.http = http
@@ -85,10 +85,12 @@ class GatewayRuntime:
     @classmethod
     async def create(cls, settings: Settings) -> GatewayRuntime:
         http = build_http_client(settings)
-        store, cache = build_stores(settings)
+        cache = build_model_cache(settings)
+        store: TokenStore | None = None
         auth: AuthManager | None = None
         problem = ""
         try:
+            store = build_token_store(settings)
             creds = await store.load()
         except CredentialsNotFound as error:
             problem = str(error)

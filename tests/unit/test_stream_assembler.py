@@ -188,9 +188,11 @@ def test_tool_names_are_mapped_back_through_aliases() -> None:
     assert out[0].name == "a" * 70
 
 
-def test_missing_tool_use_id_gets_a_stable_id() -> None:
-    out = assemble([tool("", "f", stop=True)])
-    assert out[0].id == "tooluse_kiro_0"
+def test_missing_tool_use_ids_get_stable_ids() -> None:
+    out = assemble([tool("", "f", stop=True), tool("", "g", '{"a":1}'), tool("", stop=True)])
+    assert [(e.id, e.name) for e in out if isinstance(e, ToolCallComplete)] == [
+        ("tooluse_kiro_0", "f"), ("tooluse_kiro_1", "g"),
+    ]
 
 
 def test_text_buffered_by_the_extractor_comes_out_before_the_tool_call() -> None:

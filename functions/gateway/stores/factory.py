@@ -1,4 +1,7 @@
-"""Pick the credential store and model cache for the settings: AWS on Lambda, local files/memory elsewhere."""
+"""Pick the credential store and model cache for the settings: AWS on Lambda, local files/memory elsewhere.
+
+Imports are lazy so a local run never loads boto3 and a Lambda run never touches the local sources.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +13,29 @@ if TYPE_CHECKING:
     from gateway.settings import Settings
 
 
-def build_stores(settings: Settings) -> tuple[TokenStore, ModelCache]:
-    """(token store, model cache) for `settings`.
-
-    KIRO_SECRET_ID set (the SAM template sets it): credentials in Secrets Manager, refresh lease in KIRO_STATE_TABLE.
-    Otherwise the local credential sources (credential file, kiro-cli SQLite, env; `gateway.auth.sources`).
-    KIRO_STATE_TABLE set: the model list is cached in DynamoDB and shared by every instance; otherwise in memory.
-    Imports are lazy so a local run never loads boto3 and a Lambda run never touches the local sources.
-    """
-    store: TokenStore
-    cache: ModelCache
+def build_token_store(settings: Settings) -> TokenStore:
+    """KIRO_SECRET_ID set (the SAM template sets it): credentials in Secrets Manager with a refresh lease in
+    KIRO_STATE_TABLE. Otherwise the local sources (`gateway.auth.sources`); raises CredentialsNotFound if none."""
     if settings.kiro_secret_id:
         from gateway.stores.aws import SecretsManagerTokenStore
 
-        store = SecretsManagerTokenStore(settings.kiro_secret_id, settings.kiro_state_table)
-    else:
-        from gateway.auth.sources import build_token_store
+        return SecretsManagerTokenStore(settings.kiro_secret_id, settings.kiro_state_table)
+    from gateway.auth.sources import build_token_store as build_local_token_store
 
-        store = build_token_store(settings)
+    return build_local_token_store(settings)
+
+
+def build_model_cache(settings: Settings) -> ModelCache:
+    """KIRO_STATE_TABLE set: the model list is cached in DynamoDB and shared by every instance; else in memory."""
     if settings.kiro_state_table:
         from gateway.stores.aws import DynamoModelCache
 
-        cache = DynamoModelCache(settings.kiro_state_table)
-    else:
-        from gateway.stores.local import InMemoryModelCache
+        return DynamoModelCache(settings.kiro_state_table)
+    from gateway.stores.local import InMemoryModelCache
 
-        cache = InMemoryModelCache()
-    return store, cache
+    return InMemoryModelCache()
+
+
+def build_stores(settings: Settings) -> tuple[TokenStore, ModelCache]:
+    """(token store, model cache) for `settings`."""
+    return build_token_store(settings), build_model_cache(settings)
