@@ -14,7 +14,7 @@ from kiro_core.errors import ErrorKind, GatewayError, anthropic_error_body, open
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no hop-by-hop headers (HTTP/2 forbids them)
 
 
 def is_anthropic_path(path: str) -> bool:

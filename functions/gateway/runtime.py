@@ -13,8 +13,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
-from kiro_core.models_catalog import ResolvedModel
-from kiro_core.stream import ResponseAssembler
 
 from gateway.auth.manager import AuthManager
 from gateway.auth.refresh import TokenRefresher, refresh_urls
@@ -28,6 +26,8 @@ from gateway.stores.factory import build_model_cache, build_token_store
 from kiro_core.convert.kiro import KiroRequest, build_kiro_request
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.errors import ErrorKind, GatewayError
+from kiro_core.models_catalog import ResolvedModel
+from kiro_core.stream import ResponseAssembler
 from kiro_core.tokens import estimate_input_tokens
 from kiro_core.unified import Conversation
 
