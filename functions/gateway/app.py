@@ -18,6 +18,7 @@ from gateway.logging_setup import SCRUBBER
 from gateway.request_log import RequestLogMiddleware
 from gateway.routes import anthropic as anthropic_routes
 from gateway.routes import openai as openai_routes
+from gateway.routes import responses as responses_routes
 from gateway.routes.deps import check_api_key, presented_key, runtime_of
 from gateway.runtime import RuntimeHolder
 from gateway.settings import Settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected = [Depends(require_api_key)]
     app.include_router(openai_routes.router, dependencies=protected)
     app.include_router(anthropic_routes.router, dependencies=protected)
+    app.include_router(responses_routes.router, dependencies=protected)
 
     @app.get("/")
     async def root() -> dict[str, str]:

@@ -111,7 +111,7 @@ class KiroClient:
         settings: Settings,
         http: httpx.AsyncClient,
         access_token: Callable[[], Awaitable[str]],
-        force_refresh: Callable[[], Awaitable[str]],
+        force_refresh: Callable[[str], Awaitable[str]],
         credentials: Callable[[], Awaitable[Credentials]],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
@@ -213,7 +213,7 @@ class KiroClient:
             if response.status_code in (401, 403) and not refreshed:
                 log.info("kiro answered %s: refreshing the access token and retrying", response.status_code)
                 refreshed = True
-                await self._force_refresh()
+                await self._force_refresh(token)  # the rejected token: a refresh another request did is reused
                 if on_retry:
                     on_retry()
                 continue  # the refresh retry does not consume a backoff attempt

@@ -8,10 +8,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kiro_core.models_catalog import ModelCatalog
-
 from gateway.stores.base import ModelCache
 from kiro_core.errors import GatewayError
+from kiro_core.models_catalog import ModelCatalog
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+import anyio
 import httpx
-from kiro_core.eventstream import KiroEventDecoder
-from kiro_core.stream import ResponseAssembler
 
 from gateway.kiro_client import KiroClient
 from gateway.upstream_errors import classify_network_error
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.events import Finish, OutputEvent, StreamError
+from kiro_core.eventstream import KiroEventDecoder
+from kiro_core.stream import ResponseAssembler
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +197,14 @@ class AnswerStream:
                 self._record(tail)
                 yield tail
         finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            await self.aclose()
+            # Shielded: when the client disconnects, this runs inside a cancelled scope, where an unshielded
+            # await would be cancelled again and leave the upstream connection open (and still streaming).
+            with anyio.CancelScope(shield=True):
+                if pending is not None:
+                    pending.cancel()
+                    with contextlib.suppress(BaseException):
+                        await pending
+                await self.aclose()
 
     def _record(self, outputs: list[OutputEvent]) -> bool:
         """Note finish/error in the stats; False once the answer is over (error), so iteration stops."""

@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
 
 from gateway.auth.manager import AuthManager
-from gateway.auth.refresh import TokenRefresher, refresh_urls
+from gateway.auth.refresh import RefreshError, TokenRefresher, refresh_urls
 from gateway.kiro_client import KiroClient, kiro_user_agent
 from gateway.logging_setup import SCRUBBER
 from gateway.model_service import ModelService
@@ -72,8 +71,8 @@ class GatewayRuntime:
         self.models = models
         self.kiro: KiroClient | None = None
         if auth is not None:
-            self.kiro = KiroClient(settings, http, _scrubbed(auth.access_token), _scrubbed(auth.force_refresh),
-                                   _scrubbed_credentials(auth.credentials))
+            bridge = _AuthBridge(auth)
+            self.kiro = KiroClient(settings, http, bridge.access_token, bridge.force_refresh, bridge.credentials)
         self.conversion = ConversionOptions(
             tool_description_max_length=settings.tool_description_max_length,
             max_payload_bytes=settings.kiro_max_payload_bytes,
@@ -167,24 +166,33 @@ def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions
     return replace(options, profile_arn=arn)
 
 
-def _scrubbed(get_token: Callable[[], Awaitable[str]]) -> Callable[[], Awaitable[str]]:
-    """Register every access token with the log scrubber as it is handed out (rotations included)."""
+class _AuthBridge:
+    """The auth manager as the Kiro client needs it: refresh failures become classified gateway errors, and every
+    token handed out (rotations included) is registered with the log scrubber first."""
 
-    async def wrapper() -> str:
-        token = await get_token()
+    def __init__(self, auth: AuthManager):
+        self._auth = auth
+
+    async def access_token(self) -> str:
+        try:
+            token = await self._auth.access_token()
+        except RefreshError as error:
+            raise error.as_gateway_error() from None
         SCRUBBER.add(token)
         return token
 
-    return wrapper
+    async def force_refresh(self, rejected_token: str | None = None) -> str:
+        try:
+            token = await self._auth.force_refresh(rejected_token)
+        except RefreshError as error:
+            raise error.as_gateway_error() from None
+        SCRUBBER.add(token)
+        return token
 
-
-def _scrubbed_credentials(get: Callable[[], Awaitable[Credentials]]) -> Callable[[], Awaitable[Credentials]]:
-    async def wrapper() -> Credentials:
-        creds = await get()
+    async def credentials(self) -> Credentials:
+        creds = await self._auth.credentials()
         SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
         return creds
-
-    return wrapper
 
 
 class RuntimeHolder:

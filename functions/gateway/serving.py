@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
+import anyio
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from gateway import observability
 from gateway.http_io import SSE_HEADERS
@@ -19,6 +22,27 @@ from kiro_core.events import OutputEvent
 from kiro_core.unified import Conversation
 
 log = logging.getLogger(__name__)
+
+
+class DisconnectAwareStreamingResponse(StreamingResponse):
+    """A StreamingResponse that stops (and so closes the upstream read) as soon as the client disconnects.
+
+    Starlette only watches for `http.disconnect` on servers older than ASGI 2.4 and otherwise waits for a failed
+    write, but uvicorn drops writes to a gone client silently: the upstream answer would be read (and billed, on
+    Lambda) to its end. The request body has been read by the time this runs, so `receive` only reports the end.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def until_done(step: Callable[[], Awaitable[None]]) -> None:
+                await step()
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_done, partial(self.stream_response, send))
+            await until_done(partial(self.listen_for_disconnect, receive))
+        if self.background is not None:
+            await self.background()
 
 
 class StreamFormatter(Protocol):
@@ -62,10 +86,11 @@ def stream_response(
             answer.stream.stats.error_kind = "INTERNAL"
             yield internal_error(f"Internal gateway error: {type(error).__name__}")
         finally:
-            await answer.stream.aclose()
+            with anyio.CancelScope(shield=True):  # runs in a cancelled scope when the client went away
+                await answer.stream.aclose()
             _finish_record(record, answer.stream.stats, True)
 
-    return StreamingResponse(
+    return DisconnectAwareStreamingResponse(
         body(), media_type="text/event-stream", headers=SSE_HEADERS, background=BackgroundTask(answer.stream.aclose)
     )
 

@@ -7,8 +7,8 @@ import logging
 import socket
 
 import pytest
-from gateway.stores.aws import MODELS_KEY, DynamoModelCache
 
+from gateway.stores.aws import MODELS_KEY, DynamoModelCache
 from tests.aws.awsutil import client, create_table
 
 MODELS = [

@@ -23,9 +23,11 @@ import hashlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,7 @@ def test_function_holds_only_the_gateway_package_and_run_sh(build):
         run_sh = function / "run.sh"
         assert run_sh.is_file() and os.access(run_sh, os.X_OK), name
         assert run_sh.read_text().startswith("#!/bin/bash")
+        assert json.loads((function / "logging.json").read_text())["version"] == 1
         for module in ("app.py", "lambda_handler.py", "stores/aws.py", "stores/factory.py", "observability.py"):
             assert (function / "gateway" / module).is_file(), (name, module)
         assert not (function / "kiro_core").exists(), "kiro_core belongs to the layer"
@@ -176,3 +179,47 @@ def test_built_function_serves_a_sample_event(build, tmp_path):
     assert answer["status"] == 200
     assert answer["gateway"].startswith(str(function)), answer  # the built copy, not the source tree
     assert answer["kiro_core"].startswith(str(path[1])), answer
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_run_sh_starts_uvicorn_the_way_the_web_adapter_expects(build, tmp_path):
+    """The built run.sh, as LWA's /opt/bootstrap runs it (LAMBDA_TASK_ROOT, AWS_LWA_PORT), answers the readiness
+    path /health on 127.0.0.1 and logs JSON lines. Third-party packages come from the host unless it can run the
+    layer's aarch64 binaries (see the module docstring)."""
+    function = build / "GatewayFunction"
+    layer = build / "KiroCoreLayer" / "python"
+    extra = [layer] if RUNS_LAMBDA_BINARIES else [_pure_kiro_core(build, tmp_path)]
+    port = _free_port()
+    env = _offline_env(tmp_path, extra) | {"LAMBDA_TASK_ROOT": str(function), "AWS_LWA_PORT": str(port),
+                                          "PYTHONUNBUFFERED": "1"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])  # `python` = this interpreter
+    env.pop("HTTP_PROXY")
+    env.pop("HTTPS_PROXY")
+    server = subprocess.Popen(["/bin/bash", str(function / "run.sh")], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        answer = None
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with direct.open(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    answer = (response.status, json.loads(response.read()))
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert answer is not None, server.stderr.read() if server.poll() is not None else "no answer in 60 s"
+        assert answer[0] == 200 and answer[1]["status"] == "healthy"
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=20)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines, "uvicorn logged nothing"
+    for line in lines:
+        record = json.loads(line)  # every line is a JSON record (logging.json)
+        assert {"time", "level", "message"} <= set(record)

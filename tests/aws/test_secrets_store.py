@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+
 from gateway.stores.aws import (
     LEASE_KEY,
     RefreshBusyError,
@@ -21,7 +22,6 @@ from gateway.stores.aws import (
     credentials_from_document,
 )
 from gateway.stores.base import Credentials, CredentialsNotFound
-
 from tests.aws.awsutil import client, create_secret, create_table, read_secret
 
 
@@ -239,6 +239,7 @@ def test_secret_write_that_keeps_failing_raises_and_keeps_the_token(aws):
         # The next call lands the write and returns the rotated credentials without refreshing again.
         again = await store.refresh(stale, fail_if_called)
         assert again.refresh_token == "refresh-1"
+        assert lease_item(table) is None  # released once the write landed
 
     asyncio.run(scenario())
     assert read_secret(secret)["refreshToken"] == "refresh-1"

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+
 from gateway.auth.manager import AuthManager
 from gateway.auth.refresh import RefreshError, TokenRefresher
 from gateway.stores.base import REFRESH_AHEAD, Credentials
 from gateway.stores.local import EnvTokenStore, JsonFileTokenStore
-
 from tests.support.fake_kiro import FakeKiro
 
 CHAT = {"conversationState": {"currentMessage": {"userInputMessage": {"content": "hi"}}}}
@@ -109,14 +109,15 @@ class IdeRotatesFirst:
     """Stands in for Kiro IDE refreshing the same login at the worst moment: just before our request goes out."""
 
     def __init__(self, real: TokenRefresher, fake: FakeKiro, path: Path) -> None:
-        self.real, self.fake, self.path, self.ide_answer = real, fake, path, None
+        self.real, self.fake, self.path = real, fake, path
+        self.ide_answer: dict[str, Any] | None = None
 
     async def __call__(self, creds: Credentials) -> Credentials:
         if self.ide_answer is None:
             async with httpx.AsyncClient(trust_env=False) as http:
                 response = await http.post(f"{self.fake.url}/refreshToken", json={"refreshToken": creds.refresh_token})
-            self.ide_answer = response.json()
-            creds_file(self.path, self.ide_answer["refreshToken"], access_token=self.ide_answer["accessToken"],
+            answer = self.ide_answer = response.json()
+            creds_file(self.path, answer["refreshToken"], access_token=answer["accessToken"],
                        expires_at=datetime.now(UTC) + timedelta(hours=1))
         return await self.real(creds)
 

@@ -3,6 +3,8 @@ truncated answer reported as complete."""
 
 from __future__ import annotations
 
+import time
+
 import anthropic
 import httpx
 import openai
@@ -141,3 +143,22 @@ def test_status_script_after_pause_is_an_http_error(gateway: GatewayProcess, fak
                       text_stream("recovered"))
     answer = oai(gateway).chat.completions.create(model="claude-sonnet-4.5", messages=USER)
     assert answer.choices[0].message.content == "recovered"
+
+
+def test_client_disconnect_cancels_the_upstream_read(gateway: GatewayProcess, fake: FakeKiro) -> None:
+    slow_tail = [step for _ in range(30) for step in (Pause(0.2), frames.text("more "))]
+    fake.enqueue_chat([frames.text("first "), *slow_tail, *text_stream("")])
+    before = fake.abandoned_streams
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers={"Authorization": f"Bearer {API_KEY}"},
+                      json={"model": "claude-sonnet-4.5", "messages": USER, "stream": True}, timeout=30) as response:
+        seen = b""
+        for chunk in response.iter_bytes():
+            seen += chunk
+            if b"first" in seen:
+                break
+        assert b"first" in seen
+    deadline = time.monotonic() + 3.0  # the upstream script would run for 6 s more
+    while fake.abandoned_streams == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.abandoned_streams == before + 1
+    assert httpx.get(f"{gateway.url}/health").status_code == 200

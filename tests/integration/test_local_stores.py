@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+
 from gateway.auth.refresh import TokenRefresher
 from gateway.auth.sources import parse_timestamp
 from gateway.stores.base import Credentials, TokenStore
 from gateway.stores.local import EnvTokenStore, InMemoryModelCache, JsonFileTokenStore, SqliteTokenStore
-
 from tests.support.fake_kiro import FakeKiro
 
 EXPIRED = "2020-01-01T00:00:00Z"
@@ -82,7 +82,8 @@ def test_json_write_back_keeps_unknown_keys_mode_and_survives_restart(kiro: Fake
     assert stored["custom"] == {"nested": [1, 2]} and stored["provider"] == "Github"
     assert stored["refreshToken"] == new.refresh_token != original
     assert stored["accessToken"] == new.access_token and stored["profileArn"] == kiro.profile_arn
-    assert stored["expiresAt"] == new.expires_at.isoformat() and stored["expiresAt"].endswith("+00:00")
+    assert new.expires_at is not None and stored["expiresAt"] == new.expires_at.isoformat()
+    assert stored["expiresAt"].endswith("+00:00")
     assert '\n  "refreshToken"' in text  # pretty JSON, indent 2
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kiro-auth-token.json"]  # no temp file left over

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from gateway.auth.refresh import RefreshError, TokenRefresher
 from gateway.stores.base import Credentials
-
 from kiro_core.errors import ErrorKind
 from tests.support.fake_kiro import FakeKiro
 

@@ -96,6 +96,7 @@ class FakeKiro:
         self.refresh_delay = refresh_delay
         self.profile_arn = profile_arn
         self._seed = seed
+        self._host = host
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._access: dict[str, float] = {}  # token -> monotonic expiry
@@ -105,6 +106,7 @@ class FakeKiro:
         self._failures: dict[str, deque[Status]] = {name: deque() for name in ENDPOINTS}
         self._received: list[Received] = []
         self._refresh_count = 0
+        self._abandoned = 0
         self._models = list(DEFAULT_MODELS)
         self._default_model: dict[str, Any] = {"modelId": "auto"}
         self._server = FakeKiroServer((host, port), self)
@@ -114,12 +116,12 @@ class FakeKiro:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._host}:{self._server.server_address[1]}"
 
     def start(self) -> FakeKiro:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kiro", daemon=True)
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-kiro",
+                                            daemon=True)
             self._thread.start()
         return self
 
@@ -202,6 +204,16 @@ class FakeKiro:
         """Successful refreshes on either refresh endpoint."""
         with self._lock:
             return self._refresh_count
+
+    @property
+    def abandoned_streams(self) -> int:
+        """Chat streams the client (the gateway) closed before the fake finished playing them."""
+        with self._lock:
+            return self._abandoned
+
+    def _note_abandoned(self) -> None:
+        with self._lock:
+            self._abandoned += 1
 
     def requests(self, endpoint: str | None = None) -> list[Received]:
         """Requests received so far (all, or those to one endpoint), oldest first."""

@@ -179,8 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _play(self, fake: FakeKiro, script: Script) -> None:
         steps = deque(script)
-        while steps and isinstance(steps[0], Pause) and any(isinstance(s, Status) for s in steps):
-            fake._stopping.wait(steps.popleft().seconds)  # silence before an HTTP error: no headers yet
+        while steps and isinstance(pause := steps[0], Pause) and any(isinstance(s, Status) for s in steps):
+            steps.popleft()
+            fake._stopping.wait(pause.seconds)  # silence before an HTTP error: no headers yet
         if steps and isinstance(steps[0], Status):
             self._send_status(steps[0])
             return
@@ -209,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_pieces(fake, rng, pending)
             self.wfile.write(b"0\r\n\r\n")
         except (ConnectionError, TimeoutError):
-            self.close_connection = True  # the client went away mid-stream; nothing else to do
+            self.close_connection = True  # the client went away mid-stream
+            fake._note_abandoned()
 
     def _write_pieces(self, fake: FakeKiro, rng: random.Random, data: bytearray) -> None:
         lo, hi = fake.piece_sizes

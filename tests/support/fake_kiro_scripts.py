@@ -126,14 +126,16 @@ def tool_call_stream(name: str, arguments: Mapping[str, Any] | str, *, tool_use_
 def truncated_tool_stream(name: str, arguments: Mapping[str, Any] | str, *, keep: float = 0.5,
                           tool_use_id: str = "tooluse_fake0001", fragment_size: int = 7) -> Script:
     """Kiro's output cap (issue #56): the input JSON stops part-way, no stop frame, no metering, no context usage."""
-    return list(tool_call_frames(name, arguments, tool_use_id=tool_use_id, fragment_size=fragment_size,
-                                 stop=False, keep=keep))
+    out: Script = [*tool_call_frames(name, arguments, tool_use_id=tool_use_id, fragment_size=fragment_size,
+                                     stop=False, keep=keep)]
+    return out
 
 
 def exception_stream(text: str = "Partial answer", *, exception_type: str = "ThrottlingException",
                      message: str = "Rate exceeded") -> Script:
     """Some text, then a mid-stream exception frame (the stream then ends cleanly, as the real one does)."""
-    return [frames.text(part) for part in split_text(text, 2)] + [frames.exception_frame(exception_type, message)]
+    out: Script = [frames.text(part) for part in split_text(text, 2)]
+    return [*out, frames.exception_frame(exception_type, message)]
 
 
 def silent_stream(seconds: float, then: Script | None = None) -> Script:

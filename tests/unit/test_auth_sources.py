@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gateway.auth.refresh import refresh_urls
 from gateway.auth.sources import build_token_store, parse_timestamp, read_json_file, read_sqlite
 from gateway.redact import mask, redact_text

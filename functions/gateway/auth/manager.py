@@ -55,9 +55,9 @@ class AuthManager:
             if creds.access_token and creds.access_token != rejected:
                 return creds.access_token
         elif rejected_token is not None:
-            creds = self._creds
-            if creds is not None and creds.access_token not in ("", rejected_token) and not self._expired(creds):
-                return creds.access_token
+            held = self._creds
+            if held is not None and held.access_token not in ("", rejected_token) and not self._expired(held):
+                return held.access_token
         return (await self._join(force=True)).access_token
 
     async def credentials(self) -> Credentials:

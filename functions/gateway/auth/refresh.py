@@ -109,8 +109,8 @@ class TokenRefresher:
                                      f"({type(exc).__name__}: {detail})") from None
         if response.status_code != 200:
             raise RefreshError(response.status_code, _failure_message(service, oidc, response, secrets))
-        data = _json_object(response)
-        access_token = data.get("accessToken") if data else None
+        data = _json_object(response) or {}
+        access_token = data.get("accessToken")
         if not isinstance(access_token, str) or not access_token:
             raise RefreshError(200, f"the {service} token service answered without an access token")
         expires_in = data.get("expiresIn")

@@ -227,7 +227,7 @@ def build_token_store(settings: Settings, *, home: Path | None = None) -> TokenS
 
     def json_store(path: Path) -> TokenStore:
         read_json_file(path, default_region=region)
-        return JsonFileTokenStore(path, default_region=region)
+        return JsonFileTokenStore(path, default_region=region, state_file=state)
 
     if settings.kiro_cli_db_file:
         return sqlite_store(_path(settings.kiro_cli_db_file))

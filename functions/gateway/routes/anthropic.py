@@ -6,15 +6,15 @@ import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from kiro_core.format.anthropic import AnthropicStreamFormatter, anthropic_message
-from kiro_core.stream import collect
 
 from gateway.http_io import error_sse, parse_model, read_json
 from gateway.routes.deps import runtime_of
 from gateway.serving import collect_answer, open_answer, stream_response
 from kiro_core.convert.anthropic import anthropic_to_conversation
 from kiro_core.errors import ErrorKind, GatewayError
+from kiro_core.format.anthropic import AnthropicStreamFormatter, anthropic_message
 from kiro_core.models.anthropic import CountTokensRequest, MessagesRequest
+from kiro_core.stream import collect
 from kiro_core.tokens import estimate_input_tokens
 
 router = APIRouter()

@@ -8,15 +8,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from kiro_core.format.openai import OpenAIStreamFormatter, openai_completion
-from kiro_core.stream import collect
 
 from gateway.http_io import error_sse, parse_model, read_json
 from gateway.routes.deps import runtime_of
 from gateway.serving import collect_answer, open_answer, stream_response
 from kiro_core.convert.openai import openai_to_conversation
 from kiro_core.errors import ErrorKind, GatewayError
+from kiro_core.format.openai import OpenAIStreamFormatter, openai_completion
 from kiro_core.models.openai import ChatCompletionRequest
+from kiro_core.stream import collect
 
 router = APIRouter()
 

@@ -20,7 +20,7 @@ If the refresh is refused because the refresh token was already used, the secret
 If the write still fails after its retries, the rotated credentials are the only valid ones and exist only in this
 process: they are kept in memory, `SecretWriteError` is raised, and every later `load()`/`refresh()` first retries
 the write (returning those credentials once it lands; `load()` returns them even while it does not). The lease is
-not released in that case, so other instances do not burn the now-invalid stored token while it lasts.
+kept until that write lands (or expires), so other instances do not burn the now-invalid stored token meanwhile.
 
 boto3 is synchronous: every call runs in a worker thread. Clients are created on first use and honour
 `AWS_ENDPOINT_URL` (moto in tests).
@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.auth.refresh import RefreshError
 from gateway.stores.base import Credentials, CredentialsNotFound, RefreshFn
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,28 @@ _ADOPT_MARGIN = timedelta(seconds=60)
 _KNOWN_FIELDS = ("refreshToken", "accessToken", "expiresAt", "profileArn", "region", "clientId", "clientSecret")
 
 
-class SecretWriteError(RuntimeError):
-    """Rotated credentials could not be written to the secret; they are kept in memory and the write is retried."""
+class SecretWriteError(RefreshError):
+    """Rotated credentials could not be written to the secret; they are kept in memory and the write is retried.
+
+    A RefreshError (status None: not a rejection), so the AuthManager and the routes report it like any failed
+    refresh, with this message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
 
 
-class RefreshBusyError(RuntimeError):
+class RefreshBusyError(RefreshError):
     """Another instance held the refresh lease for longer than we were willing to wait."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+def _metric(outcome: str) -> None:
+    """TokenRefreshes{outcome} on Lambda; nothing elsewhere (see gateway.observability)."""
+    from gateway.observability import record_token_refresh
+
+    record_token_refresh(outcome)
 
 
 def _client_config(connect: float, read: float, attempts: int) -> Any:
@@ -228,6 +245,7 @@ class SecretsManagerTokenStore:
         self._document: dict[str, Any] | None = None
         self._read_at = float("-inf")
         self._unsaved: dict[str, Any] | None = None
+        self._held_lease: str | None = None  # kept while rotated credentials are not saved yet
         self._lock = asyncio.Lock()
         self._warned_no_table = False
 
@@ -270,7 +288,7 @@ class SecretsManagerTokenStore:
         if self._unsaved is not None:
             pending = self._unsaved
             try:
-                await self._persist(pending)
+                await self._persist_pending()
             except SecretWriteError:
                 log.warning("rotated Kiro credentials are still not saved to the secret; using them from memory")
             return credentials_from_document(pending)
@@ -293,17 +311,20 @@ class SecretsManagerTokenStore:
         async with self._lock:
             if self._unsaved is not None:
                 pending = self._unsaved
-                await self._persist(pending)  # raises SecretWriteError again while the secret stays unwritable
+                await self._persist_pending()  # raises SecretWriteError again while the secret stays unwritable
                 pending_creds = credentials_from_document(pending)
                 if self._adoptable(pending_creds, stale):
+                    _metric("saved_late")
                     return pending_creds
             stored = credentials_from_document(await self._read(force=True))
             if self._adoptable(stored, stale):
                 log.info("Kiro credentials were already rotated elsewhere; using the stored ones")
+                _metric("adopted")
                 return stored
             owner = uuid.uuid4().hex
             lease = await self._acquire_or_wait(owner, stale)
             if isinstance(lease, Credentials):
+                _metric("adopted")
                 return lease
             keep_lease = False
             try:
@@ -311,17 +332,27 @@ class SecretsManagerTokenStore:
                 document = await self._read(force=True)
                 stored = credentials_from_document(document)
                 if self._adoptable(stored, stale):
+                    _metric("adopted")
                     return stored
-                document, fresh = await self._refresh_with_fallback(document, stored, stale, do_refresh)
+                try:
+                    document, fresh = await self._refresh_with_fallback(document, stored, stale, do_refresh)
+                except Exception:
+                    _metric("failed")
+                    raise
                 if fresh is not None:
+                    _metric("adopted")
                     return fresh
                 updated = document
                 self._unsaved = updated
                 try:
                     await self._persist(updated)
                 except SecretWriteError:
-                    keep_lease = True
+                    if lease:
+                        keep_lease = True
+                        self._held_lease = owner
+                    _metric("write_failed")
                     raise
+                _metric("refreshed")
                 return credentials_from_document(updated)
             finally:
                 if lease and not keep_lease:
@@ -377,6 +408,14 @@ class SecretsManagerTokenStore:
         self._unsaved = None
         self._document = document
         self._read_at = self._clock()
+
+    async def _persist_pending(self) -> None:
+        """Write the rotated credentials a failed write left in memory; then release the lease kept for them."""
+        assert self._unsaved is not None
+        await self._persist(self._unsaved)
+        owner, self._held_lease = self._held_lease, None
+        if owner:
+            await self._release(owner)
 
     def _put_secret(self, payload: str, token: str) -> None:
         self._secrets.get().put_secret_value(SecretId=self.secret_id, SecretString=payload, ClientRequestToken=token)

@@ -1,0 +1,53 @@
+"""OpenAI Responses surface: `POST /v1/responses`, the only API Codex CLI speaks.
+
+Stateless by design: the client sends its whole history every turn (Codex does, with `store: false`), so there is
+no `GET /v1/responses/{id}` and `previous_response_id` is refused by the adapter.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from gateway.http_io import parse_model, read_json
+from gateway.routes.deps import runtime_of
+from gateway.serving import collect_answer, open_answer, stream_response
+from kiro_core.convert.responses import custom_tool_names, responses_to_conversation
+from kiro_core.events import StreamError
+from kiro_core.format.responses import ResponsesStreamFormatter, responses_object
+from kiro_core.models.responses import ResponsesRequest
+from kiro_core.stream import collect
+
+router = APIRouter()
+
+RESPONSES_KEEPALIVE = b": keep-alive\n\n"
+
+
+@router.post("/v1/responses")
+async def create_response(request: Request) -> Response:
+    runtime = await runtime_of(request)
+    data = await read_json(request, runtime.settings.max_request_body_bytes)
+    parsed = parse_model(ResponsesRequest, data)
+    conversation = responses_to_conversation(parsed, runtime.conversion)
+    answer = await open_answer(request, runtime, conversation)
+    response_id = f"resp_{uuid.uuid4().hex}"
+    created_at = int(time.time())
+    echo = parsed.echo()
+    custom_tools = custom_tool_names(parsed)
+    parallel = parsed.parallel_tool_calls is not False
+    if conversation.stream:
+        formatter = ResponsesStreamFormatter(conversation.model, response_id, created_at, echo,
+                                             custom_tools=custom_tools, parallel_tool_calls=parallel)
+
+        def internal_error(message: str) -> bytes:
+            # `response.failed`, not a bare error chunk: Codex and the SDK only recognise the lifecycle event.
+            return formatter.format([StreamError("INTERNAL", message)])
+
+        return stream_response(request, answer, formatter, RESPONSES_KEEPALIVE, internal_error)
+    events = await collect_answer(request, answer)
+    body = responses_object(collect(events), conversation.model, response_id, created_at, echo,
+                            custom_tools=custom_tools, parallel_tool_calls=parallel)
+    return JSONResponse(body)
