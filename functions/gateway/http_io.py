@@ -28,13 +28,6 @@ def error_response(path: str, error: GatewayError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
-def error_sse(path: str, error: GatewayError) -> bytes:
-    """The error as an in-stream SSE event (the stream had already begun)."""
-    if is_anthropic_path(path):
-        return b"event: error\ndata: " + json.dumps(anthropic_error_body(error)).encode() + b"\n\n"
-    return b"data: " + json.dumps(openai_error_body(error)).encode() + b"\n\n"
-
-
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
     """The request body as a JSON object, refusing oversized or malformed bodies with a precise message."""
     declared = request.headers.get("content-length")

@@ -14,11 +14,13 @@ from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from gateway import observability
-from gateway.http_io import SSE_HEADERS
+from gateway.http_io import SSE_HEADERS, ModelT, parse_model, read_json
 from gateway.pipeline import AnswerStats
 from gateway.request_log import RequestRecord, record_of
+from gateway.routes.deps import runtime_of
 from gateway.runtime import GatewayRuntime, PreparedAnswer
-from kiro_core.events import OutputEvent
+from kiro_core.convert.options import ConversionOptions
+from kiro_core.events import OutputEvent, StreamError
 from kiro_core.unified import Conversation
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,17 @@ async def open_answer(request: Request, runtime: GatewayRuntime, conversation: C
     return answer
 
 
+async def read_conversation(
+    request: Request, model: type[ModelT], adapter: Callable[[ModelT, ConversionOptions], Conversation]
+) -> tuple[GatewayRuntime, ModelT, Conversation]:
+    """Body → validated client request → unified conversation; every failure is a 4xx in the client's shape."""
+    runtime = await runtime_of(request)
+    parsed = parse_model(model, await read_json(request, runtime.settings.max_request_body_bytes))
+    return runtime, parsed, adapter(parsed, runtime.conversion)
+
+
 def stream_response(
-    request: Request,
-    answer: PreparedAnswer,
-    formatter: StreamFormatter,
-    keepalive: bytes,
-    internal_error: Callable[[str], bytes],
+    request: Request, answer: PreparedAnswer, formatter: StreamFormatter, keepalive: bytes
 ) -> StreamingResponse:
     """SSE response: the formatter's opening, then each batch as one write, keep-alives during silence."""
     record = record_of(request)
@@ -84,7 +91,7 @@ def stream_response(
         except Exception as error:  # a bug must still end the stream with an error, never a silent success
             log.exception("stream failed", extra={"request_id": record.request_id})
             answer.stream.stats.error_kind = "INTERNAL"
-            yield internal_error(f"Internal gateway error: {type(error).__name__}")
+            yield formatter.format([StreamError("INTERNAL", f"Internal gateway error: {type(error).__name__}")])
         finally:
             with anyio.CancelScope(shield=True):  # runs in a cancelled scope when the client went away
                 await answer.stream.aclose()

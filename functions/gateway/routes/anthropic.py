@@ -7,11 +7,8 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.http_io import error_sse, parse_model, read_json
-from gateway.routes.deps import runtime_of
-from gateway.serving import collect_answer, open_answer, stream_response
+from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
 from kiro_core.convert.anthropic import anthropic_to_conversation
-from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.format.anthropic import AnthropicStreamFormatter, anthropic_message
 from kiro_core.models.anthropic import CountTokensRequest, MessagesRequest
 from kiro_core.stream import collect
@@ -22,27 +19,17 @@ router = APIRouter()
 
 @router.post("/v1/messages")
 async def messages(request: Request) -> Response:
-    runtime = await runtime_of(request)
-    data = await read_json(request, runtime.settings.max_request_body_bytes)
-    parsed = parse_model(MessagesRequest, data)
-    conversation = anthropic_to_conversation(parsed, runtime.conversion)
+    runtime, _parsed, conversation = await read_conversation(request, MessagesRequest, anthropic_to_conversation)
     answer = await open_answer(request, runtime, conversation)
     message_id = f"msg_{uuid.uuid4().hex[:24]}"
     if conversation.stream:
         formatter = AnthropicStreamFormatter(conversation.model, message_id, answer.input_tokens)
-
-        def internal_error(message: str) -> bytes:
-            return error_sse(request.url.path, GatewayError(ErrorKind.INTERNAL, message))
-
-        return stream_response(request, answer, formatter, formatter.ping(), internal_error)
+        return stream_response(request, answer, formatter, formatter.ping())
     events = await collect_answer(request, answer)
     return JSONResponse(anthropic_message(collect(events), conversation.model, message_id, answer.input_tokens))
 
 
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(request: Request) -> dict[str, int]:
-    runtime = await runtime_of(request)
-    data = await read_json(request, runtime.settings.max_request_body_bytes)
-    parsed = parse_model(CountTokensRequest, data)
-    conversation = anthropic_to_conversation(parsed, runtime.conversion)
+    _runtime, _parsed, conversation = await read_conversation(request, CountTokensRequest, anthropic_to_conversation)
     return {"input_tokens": estimate_input_tokens(conversation)}

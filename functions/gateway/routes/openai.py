@@ -9,11 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.http_io import error_sse, parse_model, read_json
 from gateway.routes.deps import runtime_of
-from gateway.serving import collect_answer, open_answer, stream_response
+from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
 from kiro_core.convert.openai import openai_to_conversation
-from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.format.openai import OpenAIStreamFormatter, openai_completion
 from kiro_core.models.openai import ChatCompletionRequest
 from kiro_core.stream import collect
@@ -25,20 +23,13 @@ OPENAI_KEEPALIVE = b": keep-alive\n\n"
 
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
-    runtime = await runtime_of(request)
-    data = await read_json(request, runtime.settings.max_request_body_bytes)
-    chat = parse_model(ChatCompletionRequest, data)
-    conversation = openai_to_conversation(chat, runtime.conversion)
+    runtime, _chat, conversation = await read_conversation(request, ChatCompletionRequest, openai_to_conversation)
     answer = await open_answer(request, runtime, conversation)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if conversation.stream:
         formatter = OpenAIStreamFormatter(conversation.model, completion_id, created, include_usage=True)
-
-        def internal_error(message: str) -> bytes:
-            return error_sse(request.url.path, GatewayError(ErrorKind.INTERNAL, message))
-
-        return stream_response(request, answer, formatter, OPENAI_KEEPALIVE, internal_error)
+        return stream_response(request, answer, formatter, OPENAI_KEEPALIVE)
     events = await collect_answer(request, answer)
     return JSONResponse(openai_completion(collect(events), conversation.model, completion_id, created))
 

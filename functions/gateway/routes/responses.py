@@ -12,11 +12,8 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.http_io import parse_model, read_json
-from gateway.routes.deps import runtime_of
-from gateway.serving import collect_answer, open_answer, stream_response
+from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
 from kiro_core.convert.responses import custom_tool_names, responses_to_conversation
-from kiro_core.events import StreamError
 from kiro_core.format.responses import ResponsesStreamFormatter, responses_object
 from kiro_core.models.responses import ResponsesRequest
 from kiro_core.stream import collect
@@ -28,10 +25,7 @@ RESPONSES_KEEPALIVE = b": keep-alive\n\n"
 
 @router.post("/v1/responses")
 async def create_response(request: Request) -> Response:
-    runtime = await runtime_of(request)
-    data = await read_json(request, runtime.settings.max_request_body_bytes)
-    parsed = parse_model(ResponsesRequest, data)
-    conversation = responses_to_conversation(parsed, runtime.conversion)
+    runtime, parsed, conversation = await read_conversation(request, ResponsesRequest, responses_to_conversation)
     answer = await open_answer(request, runtime, conversation)
     response_id = f"resp_{uuid.uuid4().hex}"
     created_at = int(time.time())
@@ -41,12 +35,7 @@ async def create_response(request: Request) -> Response:
     if conversation.stream:
         formatter = ResponsesStreamFormatter(conversation.model, response_id, created_at, echo,
                                              custom_tools=custom_tools, parallel_tool_calls=parallel)
-
-        def internal_error(message: str) -> bytes:
-            # `response.failed`, not a bare error chunk: Codex and the SDK only recognise the lifecycle event.
-            return formatter.format([StreamError("INTERNAL", message)])
-
-        return stream_response(request, answer, formatter, RESPONSES_KEEPALIVE, internal_error)
+        return stream_response(request, answer, formatter, RESPONSES_KEEPALIVE)
     events = await collect_answer(request, answer)
     body = responses_object(collect(events), conversation.model, response_id, created_at, echo,
                             custom_tools=custom_tools, parallel_tool_calls=parallel)
