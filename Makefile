@@ -11,9 +11,9 @@ serve:
 	$(PYTHON) -m pip install --quiet -e .
 	kiro-gateway serve
 
-# aws-sam-cli pins exact boto3/click versions: it lives in its own virtual environment.
+# aws-sam-cli pins exact boto3/click versions: it lives in its own virtual environment (.venv-sam).
 sam-cli:
-	@test -x $(SAM_VENV)/bin/sam || ($(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli)
+	PYTHON=$(PYTHON) bash scripts/install-sam.sh
 
 lint:
 	ruff check .

@@ -37,6 +37,8 @@ async def require_api_key(request: Request) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; its upstream resources are created on the first request (works with lifespan off)."""
     settings = settings or Settings.from_env()
+    logging.getLogger().setLevel(settings.log_level.upper() if settings.log_level.upper() in
+                                 logging.getLevelNamesMapping() else "INFO")  # LOG_LEVEL under any launcher
     SCRUBBER.add(settings.proxy_api_key, settings.refresh_token)
     holder = RuntimeHolder(settings)
 

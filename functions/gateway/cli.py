@@ -36,7 +36,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.server_host
     port = args.port or settings.server_port
-    generated_key = not settings.proxy_api_key
+    generated_key = not settings.proxy_api_key and not settings.kiro_secret_id  # the secret may hold the key
     if generated_key:
         settings = replace(settings, proxy_api_key=secrets.token_urlsafe(24))
     settings = replace(settings, server_host=host, server_port=port)

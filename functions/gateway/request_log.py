@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.logging_setup import SCRUBBER
+from gateway.observability import request_context
 
 log = logging.getLogger("gateway.request")
 
@@ -55,6 +56,10 @@ class RequestLogMiddleware:
         incoming = dict(scope.get("headers") or [])
         request_id = incoming.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
         record = RequestRecord(request_id)
+        aws_headers = {k.decode("latin-1"): v.decode("latin-1")
+                       for k, v in incoming.items() if k.startswith(b"x-amzn-")}
+        if aws_headers:
+            record.update(**request_context(aws_headers))  # the Lambda request id, under the Web Adapter
         scope.setdefault("state", {})["record"] = record
         started = time.perf_counter()
         status = 500

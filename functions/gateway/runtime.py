@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ from kiro_core.tokens import estimate_input_tokens
 from kiro_core.unified import Conversation
 
 log = logging.getLogger(__name__)
+
+STORED_KEY_SECONDS = 60.0
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -67,6 +70,7 @@ class GatewayRuntime:
         self.store = store
         self.auth = auth
         self._proxy_api_key = settings.proxy_api_key
+        self._stored_key_expires = 0.0
         self.credentials_problem = credentials_problem
         self.models = models
         self.kiro: KiroClient | None = None
@@ -108,12 +112,15 @@ class GatewayRuntime:
         await self.http.aclose()
 
     async def proxy_api_key(self) -> str:
-        """The client API key: PROXY_API_KEY, else the one kept beside the credentials (the Lambda secret)."""
-        if not self._proxy_api_key:
-            reader = getattr(self.store, "proxy_api_key", None)
-            if reader is not None:
-                self._proxy_api_key = await reader() or ""
-                SCRUBBER.add(self._proxy_api_key)
+        """The client API key: PROXY_API_KEY, else the one kept beside the credentials (the Lambda secret),
+        re-read every `STORED_KEY_SECONDS` so that a rotated key takes effect without recycling instances."""
+        if self.settings.proxy_api_key:
+            return self.settings.proxy_api_key
+        reader = getattr(self.store, "proxy_api_key", None)
+        if reader is not None and time.monotonic() >= self._stored_key_expires:
+            self._proxy_api_key = await reader() or ""
+            self._stored_key_expires = time.monotonic() + STORED_KEY_SECONDS
+            SCRUBBER.add(self._proxy_api_key)
         return self._proxy_api_key
 
     def require_kiro(self) -> KiroClient:

@@ -18,13 +18,10 @@ the chat adapter.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 from typing import Any
 
-from kiro_core.convert.openai import DEFAULT_OUTPUT_LIMIT, EFFORT_RATIOS, SYSTEM_ROLES
+from kiro_core.convert import common
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.errors import InvalidRequestError
 from kiro_core.models.responses import (
@@ -59,17 +56,10 @@ def responses_to_conversation(req: ResponsesRequest, options: ConversionOptions)
 
     system_parts = [req.instructions] if req.instructions else []
     messages: list[Message] = []
-    results: list[ToolResult] = []
-    result_images: list[Image] = []
-
-    def flush_results() -> None:
-        if results or result_images:
-            messages.append(Message(role="user", tool_results=list(results), images=list(result_images)))
-            results.clear()
-            result_images.clear()
+    pending = common.PendingToolResults()
 
     def add_call(call: ToolCall) -> None:
-        flush_results()
+        pending.flush_into(messages)
         if messages and messages[-1].role == "assistant":
             messages[-1].tool_calls.append(call)
         else:
@@ -84,12 +74,11 @@ def responses_to_conversation(req: ResponsesRequest, options: ConversionOptions)
             add_call(ToolCall(id=item.call_id, name=item.name, arguments={CUSTOM_INPUT_FIELD: item.input}))
         elif isinstance(item, FunctionCallOutputItem | CustomToolCallOutputItem):
             text, images = _parts(item.output, where)
-            results.append(ToolResult(tool_use_id=item.call_id, content=text))
-            result_images.extend(images)
+            pending.add(ToolResult(tool_use_id=item.call_id, content=text), images)
         elif isinstance(item, MessageItem):
-            flush_results()
+            pending.flush_into(messages)
             text, images = _parts(item.content, where)
-            if item.role in SYSTEM_ROLES:
+            if item.role in common.SYSTEM_ROLES:
                 if text:
                     system_parts.append(text)
             elif item.role == "assistant":
@@ -98,7 +87,7 @@ def responses_to_conversation(req: ResponsesRequest, options: ConversionOptions)
                 messages.append(Message(role="user", text=text, images=images))
         else:
             logger.debug("%s: item of type %r dropped (not forwarded to Kiro)", where, getattr(item, "type", None))
-    flush_results()
+    pending.flush_into(messages)
 
     return Conversation(
         model=req.model,
@@ -120,67 +109,26 @@ def _parts(content: str | list[InputPart], where: str) -> tuple[str, list[Image]
     """Text (parts joined with a newline) and inline images of a message or tool output."""
     if isinstance(content, str):
         return content, []
-    texts: list[str] = []
-    images: list[Image] = []
-    for part in content:
-        if part.type in TEXT_PARTS:
-            texts.append(part.text or "")
-        elif part.type == "refusal":
-            texts.append(part.refusal or "")
-        elif part.type == "input_image":
-            image, note = _image(part, where)
-            if image is not None:
-                images.append(image)
-            if note:
-                texts.append(note)
-        else:
-            logger.warning("%s: content part of type %r is not supported and was skipped", where, part.type)
-    return "\n".join(texts), images
+    return common.text_and_images(content, where, lambda part: _read_part(part, where), logger)
 
 
-def _image(part: InputPart, where: str) -> tuple[Image | None, str]:
-    """An inline image from a `data:` URL, or (None, note) for one Kiro cannot take (a URL or a file id)."""
+def _read_part(part: InputPart, where: str) -> tuple[str | None, Image | None] | None:
+    """A text or refusal part's text; an `input_image` part's inline image, or a note for a URL or file id."""
+    if part.type in TEXT_PARTS:
+        return part.text or "", None
+    if part.type == "refusal":
+        return part.refusal or "", None
+    if part.type != "input_image":
+        return None
     url = (part.image_url or "").strip()
-    if not url.startswith("data:"):
-        logger.warning("%s: image by URL or file id skipped, Kiro only accepts inline (base64) images", where)
-        shown = url[:200] or f"file {part.file_id}"
-        return None, f"[Image not shown: only inline base64 images are supported, this one was {shown}]"
-    header, sep, data = url[5:].partition(",")
-    media_type, _, encoding = header.partition(";")
-    if not sep or encoding.lower() != "base64" or not media_type.startswith("image/"):
-        raise InvalidRequestError(f"{where}: image data URLs must look like 'data:image/<type>;base64,<data>'",
-                                  param=where)
-    data = "".join(data.split())  # line-wrapped base64 is still base64
-    try:
-        base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidRequestError(f"{where}: the image data URL is not valid base64", param=where) from exc
-    return Image(media_type=media_type.lower(), data=data), ""
+    shown = url[:200] or f"file {part.file_id}"
+    return common.image_part(url, where, param=where, skipped="image by URL or file id", shown=shown, log=logger)
 
 
 def _arguments(item: FunctionCallItem, where: str) -> dict[str, Any]:
     """A history call's arguments as the JSON object Kiro wants; bad JSON is the client's error, said precisely."""
-    raw = item.arguments
-    if isinstance(raw, dict):
-        return raw
-    if not raw.strip():
-        return {}
-    try:
-        parsed: Any = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequestError(
-            f"{where}: function_call {item.call_id!r} ({item.name}) has arguments that are not valid JSON: "
-            f"{exc.msg} at position {exc.pos}",
-            param=f"{where}.arguments",
-        ) from exc
-    if parsed is None:
-        return {}
-    if not isinstance(parsed, dict):
-        raise InvalidRequestError(
-            f"{where}: function_call {item.call_id!r} ({item.name}) has arguments that are JSON but not an object",
-            param=f"{where}.arguments",
-        )
-    return parsed
+    call = f"function_call {item.call_id!r} ({item.name})"
+    return common.parse_tool_arguments(item.arguments, where, call=call, param=f"{where}.arguments")
 
 
 def _tools(tools: list[ResponsesTool]) -> list[ToolSpec]:
@@ -217,10 +165,4 @@ def _custom_tool(tool: ResponsesTool) -> ToolSpec:
 
 def _thinking(req: ResponsesRequest, options: ConversionOptions) -> ThinkingRequest:
     """`reasoning.effort` → a budget that is a share of the output limit; absent → the configured default."""
-    effort = req.reasoning.effort if req.reasoning else None
-    if effort is None:
-        return options.default_thinking()
-    if effort == "none":
-        return ThinkingRequest(enabled=False)
-    base = req.max_output_tokens or DEFAULT_OUTPUT_LIMIT
-    return ThinkingRequest(enabled=True, budget_tokens=options.cap_budget(int(base * EFFORT_RATIOS[effort])))
+    return common.thinking_from_effort(req.reasoning.effort if req.reasoning else None, req.max_output_tokens, options)

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from kiro_core.models.common import OpenModel, str_or_list
 
 
-class _Open(BaseModel):
-    """Base for every shape here: unknown fields are tolerated and kept."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class ImageSource(_Open):
+class ImageSource(OpenModel):
     """`base64` (media_type + data) or `url`; other source kinds (e.g. `file`) are kept and skipped later."""
 
     type: str
@@ -36,24 +32,24 @@ class ImageSource(_Open):
         return self
 
 
-class TextBlock(_Open):
+class TextBlock(OpenModel):
     type: Literal["text"] = "text"
     text: str
 
 
-class ImageBlock(_Open):
+class ImageBlock(OpenModel):
     type: Literal["image"] = "image"
     source: ImageSource
 
 
-class ToolUseBlock(_Open):
+class ToolUseBlock(OpenModel):
     type: Literal["tool_use"] = "tool_use"
     id: str
     name: str
     input: dict[str, Any] = Field(default_factory=dict)
 
 
-class ThinkingBlock(_Open):
+class ThinkingBlock(OpenModel):
     """Replayed reasoning; accepted so history round-trips, dropped before Kiro (it has no place for it)."""
 
     type: Literal["thinking"] = "thinking"
@@ -61,12 +57,12 @@ class ThinkingBlock(_Open):
     signature: str | None = None
 
 
-class RedactedThinkingBlock(_Open):
+class RedactedThinkingBlock(OpenModel):
     type: Literal["redacted_thinking"] = "redacted_thinking"
     data: str = ""
 
 
-class OtherBlock(_Open):
+class OtherBlock(OpenModel):
     """Any block type this gateway does not translate; tolerated and dropped."""
 
     type: str
@@ -82,35 +78,19 @@ def _block_tag(known: frozenset[str]) -> Any:
     return pick
 
 
-def _str_or_list(value: Any) -> str | None:
-    """Route `content` to one branch so a bad value gets one precise error instead of one per union member."""
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "blocks"
-    return None
-
-
 ToolResultContentBlock = Annotated[
     Annotated[TextBlock, Tag("text")] | Annotated[ImageBlock, Tag("image")] | Annotated[OtherBlock, Tag("other")],
     Discriminator(_block_tag(frozenset({"text", "image"}))),
 ]
+ToolResultContent = str_or_list(
+    ToolResultContentBlock, "tool_result content must be a string or a list of content blocks", list_tag="blocks"
+)
 
 
-class ToolResultBlock(_Open):
+class ToolResultBlock(OpenModel):
     type: Literal["tool_result"] = "tool_result"
     tool_use_id: str
-    content: (
-        Annotated[
-            Annotated[str, Tag("text")] | Annotated[list[ToolResultContentBlock], Tag("blocks")],
-            Discriminator(
-                _str_or_list,
-                custom_error_type="content_type",
-                custom_error_message="tool_result content must be a string or a list of content blocks",
-            ),
-        ]
-        | None
-    ) = None
+    content: ToolResultContent | None = None
     is_error: bool | None = None
 
 
@@ -126,28 +106,21 @@ ContentBlock = Annotated[
 ]
 
 
-MessageContent = Annotated[
-    Annotated[str, Tag("text")] | Annotated[list[ContentBlock], Tag("blocks")],
-    Discriminator(
-        _str_or_list,
-        custom_error_type="content_type",
-        custom_error_message="content must be a string or a list of content blocks",
-    ),
-]
+MessageContent = str_or_list(ContentBlock, "content must be a string or a list of content blocks", list_tag="blocks")
 
 
-class AnthropicMessage(_Open):
+class AnthropicMessage(OpenModel):
     role: Literal["user", "assistant", "system"]
     content: MessageContent
 
 
-class SystemBlock(_Open):
+class SystemBlock(OpenModel):
     type: str = "text"
     text: str
     cache_control: dict[str, Any] | None = None
 
 
-class AnthropicTool(_Open):
+class AnthropicTool(OpenModel):
     """A custom tool (name + input_schema) or a server tool (`type` such as `web_search_20250305`, no schema)."""
 
     name: str
@@ -168,7 +141,7 @@ class AnthropicTool(_Open):
         return self.input_schema is None
 
 
-class ThinkingConfig(_Open):
+class ThinkingConfig(OpenModel):
     """`{type: enabled, budget_tokens}`, `{type: disabled}` or `{type: adaptive}`; a future type is tolerated
     (it gets the default budget) rather than breaking clients that are newer than this gateway."""
 
@@ -182,17 +155,12 @@ class ThinkingConfig(_Open):
         return self
 
 
-SystemContent = Annotated[
-    Annotated[str, Tag("text")] | Annotated[list[SystemBlock], Tag("blocks")],
-    Discriminator(
-        _str_or_list,
-        custom_error_type="system_type",
-        custom_error_message="system must be a string or a list of text blocks",
-    ),
-]
+SystemContent = str_or_list(
+    SystemBlock, "system must be a string or a list of text blocks", list_tag="blocks", error_type="system_type"
+)
 
 
-class _MessagesBase(_Open):
+class _MessagesBase(OpenModel):
     model: str = Field(min_length=1)
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: SystemContent | None = None

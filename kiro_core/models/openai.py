@@ -7,25 +7,21 @@ rejects a field it does not use breaks clients for nothing.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import Field, model_validator
+
+from kiro_core.models.common import OpenModel, str_or_list
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
-class _Open(BaseModel):
-    """Base for every shape here: unknown fields are tolerated and kept."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class ImageUrl(_Open):
+class ImageUrl(OpenModel):
     url: str
     detail: str | None = None
 
 
-class ContentPart(_Open):
+class ContentPart(OpenModel):
     """One element of a list `content`: `text`, `image_url`, or a type we skip later (audio, file, refusal...)."""
 
     type: str
@@ -48,38 +44,22 @@ class ContentPart(_Open):
         return self.image_url
 
 
-class FunctionCall(_Open):
+class FunctionCall(OpenModel):
     name: str
     # A JSON string per the spec; some clients send the object itself.
     arguments: str | dict[str, Any] | None = None
 
 
-class ToolCallItem(_Open):
+class ToolCallItem(OpenModel):
     id: str
     type: str = "function"
     function: FunctionCall
 
 
-def _str_or_list(value: Any) -> str | None:
-    """Route `content` to one branch so a bad value gets one precise error instead of one per union member."""
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "parts"
-    return None
+MessageContent = str_or_list(ContentPart, "content must be a string, null, or a list of content parts")
 
 
-MessageContent = Annotated[
-    Annotated[str, Tag("text")] | Annotated[list[ContentPart], Tag("parts")],
-    Discriminator(
-        _str_or_list,
-        custom_error_type="content_type",
-        custom_error_message="content must be a string, null, or a list of content parts",
-    ),
-]
-
-
-class ChatMessage(_Open):
+class ChatMessage(OpenModel):
     """One message. `role` is a free string: unknown roles are treated as user downstream, not rejected."""
 
     role: str
@@ -95,13 +75,13 @@ class ChatMessage(_Open):
         return self
 
 
-class FunctionDef(_Open):
+class FunctionDef(OpenModel):
     name: str
     description: str | None = None
     parameters: dict[str, Any] | None = None
 
 
-class ChatTool(_Open):
+class ChatTool(OpenModel):
     """A tool in the standard `{"type":"function","function":{...}}` form or Cursor's flat form
     `{"type":"function","name","description","input_schema"|"parameters"}`. Other types are kept and skipped."""
 
@@ -128,11 +108,11 @@ class ChatTool(_Open):
         return self.name or "", self.description or "", schema or {}
 
 
-class StreamOptions(_Open):
+class StreamOptions(OpenModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(_Open):
+class ChatCompletionRequest(OpenModel):
     """Body of `POST /v1/chat/completions`. Only model, messages, tools, stream and the thinking inputs
     (reasoning_effort, max tokens) influence the upstream call; the rest is accepted for compatibility."""
 

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
+from kiro_core.models.common import OpenModel, str_or_list
 from kiro_core.models.openai import ReasoningEffort
 
 
-class _Open(BaseModel):
-    """Base for every shape here: unknown fields are tolerated and kept."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class InputPart(_Open):
+class InputPart(OpenModel):
     """One content part: `input_text` / `output_text` (text), `input_image`, `refusal`, or a type skipped later."""
 
     type: str
@@ -39,26 +34,10 @@ class InputPart(_Open):
         return self
 
 
-def _str_or_list(value: Any) -> str | None:
-    """Route string-or-parts fields to one branch, so a bad value gets one error instead of one per branch."""
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "parts"
-    return None
+PartsOrText = str_or_list(InputPart, "must be a string or a list of content parts")
 
 
-PartsOrText = Annotated[
-    Annotated[str, Tag("text")] | Annotated[list[InputPart], Tag("parts")],
-    Discriminator(
-        _str_or_list,
-        custom_error_type="content_type",
-        custom_error_message="must be a string or a list of content parts",
-    ),
-]
-
-
-class MessageItem(_Open):
+class MessageItem(OpenModel):
     """`{"type": "message", "role", "content"}` or the short form without `type`. Unknown roles count as user."""
 
     type: Literal["message"] | None = None
@@ -68,7 +47,7 @@ class MessageItem(_Open):
     status: str | None = None
 
 
-class FunctionCallItem(_Open):
+class FunctionCallItem(OpenModel):
     """A function call the assistant made earlier; `call_id` links it to its `function_call_output`."""
 
     type: Literal["function_call"]
@@ -80,7 +59,7 @@ class FunctionCallItem(_Open):
     status: str | None = None
 
 
-class FunctionCallOutputItem(_Open):
+class FunctionCallOutputItem(OpenModel):
     """The client's result for a function call: text, or parts (text and images)."""
 
     type: Literal["function_call_output"]
@@ -89,7 +68,7 @@ class FunctionCallOutputItem(_Open):
     id: str | None = None
 
 
-class CustomToolCallItem(_Open):
+class CustomToolCallItem(OpenModel):
     """A call of a `custom` (free-text input) tool, e.g. Codex's `apply_patch`."""
 
     type: Literal["custom_tool_call"]
@@ -99,14 +78,14 @@ class CustomToolCallItem(_Open):
     id: str | None = None
 
 
-class CustomToolCallOutputItem(_Open):
+class CustomToolCallOutputItem(OpenModel):
     type: Literal["custom_tool_call_output"]
     call_id: str = Field(min_length=1)
     output: PartsOrText
     id: str | None = None
 
 
-class OtherItem(_Open):
+class OtherItem(OpenModel):
     """Any other item kind (reasoning, web_search_call, item_reference...): accepted, then dropped."""
 
     type: str
@@ -150,17 +129,12 @@ InputItem = Annotated[
     ),
 ]
 
-Input = Annotated[
-    Annotated[str, Tag("text")] | Annotated[list[InputItem], Tag("items")],
-    Discriminator(
-        lambda value: {"text": "text", "parts": "items"}.get(_str_or_list(value) or ""),
-        custom_error_type="input_type",
-        custom_error_message="input must be a string or a list of input items",
-    ),
-]
+Input = str_or_list(
+    InputItem, "input must be a string or a list of input items", list_tag="items", error_type="input_type"
+)
 
 
-class ResponsesTool(_Open):
+class ResponsesTool(OpenModel):
     """`function` tools are forwarded; `custom` tools become a function with one string field `input`; every
     other type (namespace, web_search, file_search, mcp...) is kept here and skipped by the adapter."""
 
@@ -178,12 +152,12 @@ class ResponsesTool(_Open):
         return self
 
 
-class ReasoningConfig(_Open):
+class ReasoningConfig(OpenModel):
     effort: ReasoningEffort | None = None
     summary: str | None = None
 
 
-class ResponsesRequest(_Open):
+class ResponsesRequest(OpenModel):
     """Body of `POST /v1/responses`. The gateway is stateless: the client sends the whole history each turn."""
 
     model: str = Field(min_length=1)

@@ -1,32 +1,16 @@
-"""moto in server mode: a real HTTP endpoint on 127.0.0.1 serving Secrets Manager and DynamoDB.
+"""moto in server mode (the session fixture `moto_endpoint` in tests/conftest.py).
 
-The session fixture starts one server; `aws` points boto3 at it through AWS_ENDPOINT_URL (no code change in the
+`aws` points boto3 at it through AWS_ENDPOINT_URL (no code change in the
 stores) with fake credentials, and resets its state before each test. Subprocesses inherit the same environment.
 """
 
 from __future__ import annotations
 
-import logging
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
 from tests.aws.awsutil import aws_environment
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

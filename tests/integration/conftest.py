@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.aws.awsutil import aws_environment, create_secret, create_table
 from tests.support.fake_kiro import FakeKiro
 from tests.support.gateway_process import GatewayProcess
 
@@ -39,10 +40,28 @@ def fake() -> Iterator[FakeKiro]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def gateway(fake: FakeKiro, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def aws_backed(env: dict[str, str], moto_endpoint: str) -> dict[str, str]:
+    """The same gateway with the Lambda deployment's state: credentials and client key in a Secrets Manager secret,
+    models and the refresh lease in a DynamoDB table (moto in server mode)."""
+    aws_env = aws_environment(moto_endpoint)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in aws_env.items():
+            patch.setenv(name, value)
+        secret = create_secret({"refreshToken": env.pop("REFRESH_TOKEN"), "profileArn": env.pop("PROFILE_ARN"),
+                                "region": "us-east-1", "proxyApiKey": env.pop("PROXY_API_KEY")})
+        table = create_table()
+    return {**env, **aws_env, "KIRO_SECRET_ID": secret, "KIRO_STATE_TABLE": table}
+
+
+@pytest.fixture(scope="module", params=["local-stores", "aws-stores"])
+def gateway(request: pytest.FixtureRequest, fake: FakeKiro,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """The gateway process; every SDK test runs once with the local defaults and once with the AWS stores."""
     home = tmp_path_factory.mktemp("home")
-    with GatewayProcess(gateway_env(fake, home), home) as process:
+    env = gateway_env(fake, home)
+    if request.param == "aws-stores":
+        env = aws_backed(env, request.getfixturevalue("moto_endpoint"))
+    with GatewayProcess(env, home) as process:
         yield process
 
 
