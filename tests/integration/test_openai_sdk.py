@@ -204,3 +204,21 @@ def test_invalid_json_gets_openai_error_shape(gateway: GatewayProcess) -> None:
                           headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_oversized_body_is_refused_with_413(gateway: GatewayProcess, fake: FakeKiro) -> None:
+    huge = "x" * (17 * 1024 * 1024)  # over the default 16 MiB bound
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", headers={"Authorization": f"Bearer {API_KEY}"},
+                          json={"model": "claude-sonnet-4.5", "messages": [{"role": "user", "content": huge}]},
+                          timeout=60)
+    assert response.status_code == 413
+    assert "limit" in response.json()["error"]["message"]
+    assert fake.requests("chat") == []
+
+
+def test_context_over_the_payload_limit_never_goes_upstream(gateway: GatewayProcess, fake: FakeKiro) -> None:
+    long_history = [{"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 20000} for i in range(9)]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(gateway).chat.completions.create(model="claude-sonnet-4.5", messages=long_history)
+    assert caught.value.code == "context_length_exceeded"
+    assert fake.requests("chat") == []
