@@ -17,6 +17,7 @@ from gateway.http_io import error_response
 from gateway.logging_setup import SCRUBBER
 from gateway.request_log import RequestLogMiddleware
 from gateway.routes import anthropic as anthropic_routes
+from gateway.routes import models as model_routes
 from gateway.routes import openai as openai_routes
 from gateway.routes import responses as responses_routes
 from gateway.routes.deps import check_api_key, presented_key, runtime_of
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     protected = [Depends(require_api_key)]
     app.include_router(openai_routes.router, dependencies=protected)
+    app.include_router(model_routes.router, dependencies=protected)
     app.include_router(anthropic_routes.router, dependencies=protected)
     app.include_router(responses_routes.router, dependencies=protected)
 

@@ -222,3 +222,9 @@ def test_context_over_the_payload_limit_never_goes_upstream(gateway: GatewayProc
         client(gateway).chat.completions.create(model="claude-sonnet-4.5", messages=long_history)
     assert caught.value.code == "context_length_exceeded"
     assert fake.requests("chat") == []
+
+
+def test_model_retrieval(gateway: GatewayProcess) -> None:
+    assert client(gateway).models.retrieve("claude-opus-4.5").id == "claude-opus-4.5"
+    with pytest.raises(openai.NotFoundError):
+        client(gateway).models.retrieve("no-such-model")
