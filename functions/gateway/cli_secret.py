@@ -211,7 +211,7 @@ def push_command(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from gateway.stores.aws import document_with_credentials
+    from gateway.stores.secret_document import document_with_credentials
 
     creds, settings, source = _local_credentials()
     secret_id, region = locate_secret(args)

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from gateway.stores.aws import MODELS_KEY, DynamoModelCache
+from gateway.stores.dynamo_models import MODELS_KEY, DynamoModelCache
 from tests.aws.awsutil import client, create_table
 
 MODELS = [
@@ -51,7 +51,7 @@ def test_expiry_is_checked_in_code(aws):
 
 def test_missing_table_degrades_to_no_cache(aws, caplog):
     cache = DynamoModelCache("no-such-table")
-    with caplog.at_level(logging.WARNING, logger="gateway.stores.aws"):
+    with caplog.at_level(logging.WARNING, logger="gateway.stores.dynamo_models"):
         assert asyncio.run(cache.get()) is None
         asyncio.run(cache.put(MODELS, 3600))  # must not raise
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -68,7 +68,7 @@ def _closed_port() -> int:
 def test_unreachable_endpoint_degrades_to_no_cache(aws, monkeypatch, caplog):
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
     cache = DynamoModelCache("kiro-state")
-    with caplog.at_level(logging.WARNING, logger="gateway.stores.aws"):
+    with caplog.at_level(logging.WARNING, logger="gateway.stores.dynamo_models"):
         assert asyncio.run(cache.get()) is None
         asyncio.run(cache.put(MODELS, 3600))
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

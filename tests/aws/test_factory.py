@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from gateway.settings import Settings
-from gateway.stores.aws import DynamoModelCache, SecretsManagerTokenStore
+from gateway.stores.dynamo_models import DynamoModelCache
 from gateway.stores.factory import build_stores
 from gateway.stores.local import InMemoryModelCache
+from gateway.stores.secrets_manager import SecretsManagerTokenStore
 
 
 def test_lambda_settings_give_the_aws_stores():

@@ -30,7 +30,7 @@ def _worker(env: dict[str, str], secret: str, table: str, fake_url: str, barrier
 
     from gateway.auth.manager import AuthManager
     from gateway.auth.refresh import TokenRefresher
-    from gateway.stores.aws import SecretsManagerTokenStore
+    from gateway.stores.secrets_manager import SecretsManagerTokenStore
 
     async def run() -> str:
         async with httpx.AsyncClient(trust_env=False) as http:

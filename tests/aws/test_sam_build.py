@@ -117,7 +117,9 @@ def test_function_holds_only_the_gateway_package_and_run_sh(build):
         assert run_sh.is_file() and os.access(run_sh, os.X_OK), name
         assert run_sh.read_text().startswith("#!/bin/bash")
         assert json.loads((function / "logging.json").read_text())["version"] == 1
-        for module in ("app.py", "lambda_handler.py", "stores/aws.py", "stores/factory.py", "observability.py"):
+        for module in ("app.py", "lambda_handler.py", "stores/secrets_manager.py", "stores/refresh_lease.py",
+                       "stores/secret_document.py", "stores/aws_clients.py", "stores/dynamo_models.py",
+                       "stores/factory.py", "observability.py"):
             assert (function / "gateway" / module).is_file(), (name, module)
         assert not (function / "kiro_core").exists(), "kiro_core belongs to the layer"
         assert not list(function.rglob("__pycache__"))

@@ -14,14 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from gateway.stores.aws import (
-    LEASE_KEY,
-    RefreshBusyError,
-    SecretsManagerTokenStore,
-    SecretWriteError,
-    credentials_from_document,
-)
 from gateway.stores.base import Credentials, CredentialsNotFound
+from gateway.stores.refresh_lease import LEASE_KEY, RefreshBusyError
+from gateway.stores.secret_document import credentials_from_document
+from gateway.stores.secrets_manager import SecretsManagerTokenStore, SecretWriteError
 from tests.aws.awsutil import client, create_secret, create_table, read_secret
 
 

@@ -1,7 +1,8 @@
 """The two seams with a local and an AWS implementation: where Kiro credentials live, where the model list is cached.
 
 Local defaults: `gateway.stores.local` (credential file / kiro-cli SQLite / state file; in-process model cache).
-AWS: `gateway.stores.aws` (Secrets Manager with a DynamoDB refresh lease; DynamoDB model cache).
+AWS: `gateway.stores.secrets_manager` (Secrets Manager with a DynamoDB refresh lease, `refresh_lease`) and
+`gateway.stores.dynamo_models` (DynamoDB model cache).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ def build_token_store(settings: Settings) -> TokenStore:
     """KIRO_SECRET_ID set (the SAM template sets it): credentials in Secrets Manager with a refresh lease in
     KIRO_STATE_TABLE. Otherwise the local sources (`gateway.auth.sources`); raises CredentialsNotFound if none."""
     if settings.kiro_secret_id:
-        from gateway.stores.aws import SecretsManagerTokenStore
+        from gateway.stores.secrets_manager import SecretsManagerTokenStore
 
         return SecretsManagerTokenStore(settings.kiro_secret_id, settings.kiro_state_table)
     from gateway.auth.sources import build_token_store as build_local_token_store
@@ -28,7 +28,7 @@ def build_token_store(settings: Settings) -> TokenStore:
 def build_model_cache(settings: Settings) -> ModelCache:
     """KIRO_STATE_TABLE set: the model list is cached in DynamoDB and shared by every instance; else in memory."""
     if settings.kiro_state_table:
-        from gateway.stores.aws import DynamoModelCache
+        from gateway.stores.dynamo_models import DynamoModelCache
 
         return DynamoModelCache(settings.kiro_state_table)
     from gateway.stores.local import InMemoryModelCache

@@ -1,0 +1,60 @@
+"""The model list cached in the DynamoDB state table, shared by every Lambda instance (item `models`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from gateway.stores.aws_clients import Clock, LazyClient, aws_errors, client_config, short_error
+
+log = logging.getLogger(__name__)
+
+MODELS_KEY = "models"
+
+
+class DynamoModelCache:
+    """ModelCache in the state table (item `models`). Best effort: any AWS failure means "no cache", with a warning.
+
+    TTL deletion in DynamoDB is lazy (days), so `expires_at` is checked here on every read.
+    """
+
+    def __init__(self, table_name: str, *, dynamodb: Any = None, clock: Clock = time.time) -> None:
+        self.table_name = table_name
+        self._clock = clock
+        self._dynamodb = LazyClient("dynamodb", None, client_config(2, 5, 2), dynamodb)
+
+    async def get(self) -> list[dict[str, Any]] | None:
+        try:
+            answer = await asyncio.to_thread(
+                self._dynamodb.get().get_item, TableName=self.table_name, Key={"pk": {"S": MODELS_KEY}}
+            )
+        except aws_errors() as error:
+            log.warning("model cache unavailable (%s: %s); asking Kiro", type(error).__name__, short_error(error))
+            return None
+        item = answer.get("Item")
+        if not item:
+            return None
+        try:
+            if float(item["expires_at"]["N"]) <= self._clock():
+                return None
+            models = json.loads(item["models"]["S"])
+        except (KeyError, ValueError, TypeError):
+            log.warning("model cache item is malformed; ignoring it")
+            return None
+        return models if isinstance(models, list) else None
+
+    async def put(self, models: list[dict[str, Any]], ttl_seconds: int) -> None:
+        now = self._clock()
+        item = {
+            "pk": {"S": MODELS_KEY},
+            "models": {"S": json.dumps(models, separators=(",", ":"))},
+            "expires_at": {"N": str(int(now + ttl_seconds))},
+            "cached_at": {"N": str(int(now))},
+        }
+        try:
+            await asyncio.to_thread(self._dynamodb.get().put_item, TableName=self.table_name, Item=item)
+        except aws_errors() as error:
+            log.warning("could not cache the model list (%s: %s)", type(error).__name__, short_error(error))

@@ -1,0 +1,298 @@
+"""Kiro credentials in one Secrets Manager secret (see `gateway.stores.secret_document` for its format).
+
+Refresh tokens rotate and every one is accepted exactly once, while several Lambda instances may find the access
+token expired at the same moment. `SecretsManagerTokenStore.refresh` therefore:
+
+1. re-reads the secret; if another instance already rotated the credentials, returns them (no refresh);
+2. otherwise takes the refresh lease (`gateway.stores.refresh_lease`); the others poll the secret with backoff until
+   the winner's result appears (or the lease expires and one of them takes over);
+3. the winner re-reads once more (someone may have finished just before), refreshes, writes the rotated credentials
+   with `PutSecretValue` (retried; the version's ClientRequestToken derives from the new tokens, so a retry of a
+   write that did land creates nothing new) and only then returns and releases the lease.
+
+If the refresh is refused because the refresh token was already used, the secret is re-read: a newer token there
+(rotated by another instance, or pushed by `kiro-gateway secret push`) is used instead.
+
+If the write still fails after its retries, the rotated credentials are the only valid ones and exist only in this
+process: they are kept in memory, `SecretWriteError` is raised, and every later `load()`/`refresh()` first retries
+the write (returning those credentials once it lands; `load()` returns them even while it does not). The lease is
+kept until that write lands (or expires), so other instances do not burn the now-invalid stored token meanwhile.
+
+boto3 is synchronous: every call runs in a worker thread. Clients are created on first use and honour
+`AWS_ENDPOINT_URL` (moto in tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.auth.refresh import RefreshError
+from gateway.stores.aws_clients import Clock, LazyClient, Sleep, aws_errors, client_config, is_client_error, region_of
+from gateway.stores.base import Credentials, CredentialsNotFound, RefreshFn
+from gateway.stores.refresh_lease import RefreshLease
+from gateway.stores.secret_document import credentials_from_document, document_with_credentials, version_token
+
+log = logging.getLogger(__name__)
+
+# Credentials another instance just rotated are taken as they are when valid at least this long.
+_ADOPT_MARGIN = timedelta(seconds=60)
+
+
+class SecretWriteError(RefreshError):
+    """Rotated credentials could not be written to the secret; they are kept in memory and the write is retried.
+
+    A RefreshError (status None: not a rejection), so the AuthManager and the routes report it like any failed
+    refresh, with this message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+def _metric(outcome: str) -> None:
+    """TokenRefreshes{outcome} on Lambda; nothing elsewhere (see gateway.observability)."""
+    from gateway.observability import record_token_refresh
+
+    record_token_refresh(outcome)
+
+
+class SecretsManagerTokenStore:
+    """TokenStore on one Secrets Manager secret, with a DynamoDB lease so exactly one instance refreshes at a time.
+
+    `table_name` may be empty (no lease: fine for a single instance; a warning is logged on the first refresh).
+    `clock` returns epoch seconds; `sleep` is awaited between polls and retries (both replaceable in tests).
+    """
+
+    def __init__(
+        self,
+        secret_id: str,
+        table_name: str,
+        *,
+        client: Any = None,
+        dynamodb: Any = None,
+        cache_seconds: float = 30,
+        lease_seconds: float = 30,
+        clock: Clock = time.time,
+        wait_seconds: float = 45,
+        write_attempts: int = 5,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not secret_id:
+            raise ValueError("secret_id is required")
+        self.secret_id = secret_id
+        self.table_name = table_name
+        self.cache_seconds = cache_seconds
+        self.write_attempts = max(1, write_attempts)
+        self._clock = clock
+        self._sleep = sleep
+        region = region_of(secret_id)
+        self._secrets = LazyClient("secretsmanager", region, client_config(3, 10, 3), client)
+        self._lease = RefreshLease(
+            table_name,
+            LazyClient("dynamodb", region, client_config(2, 5, 3), dynamodb),
+            lease_seconds=lease_seconds,
+            wait_seconds=wait_seconds,
+            clock=clock,
+            sleep=sleep,
+        )
+        self._document: dict[str, Any] | None = None
+        self._read_at = float("-inf")
+        self._unsaved: dict[str, Any] | None = None
+        self._held_lease: str | None = None  # kept while rotated credentials are not saved yet
+        self._lock = asyncio.Lock()
+
+    def describe(self) -> str:
+        return f"AWS Secrets Manager secret {self.secret_id}"
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    async def _read(self, *, force: bool) -> dict[str, Any]:
+        if not force and self._document is not None and self._clock() - self._read_at < self.cache_seconds:
+            return self._document
+        try:
+            answer = await asyncio.to_thread(self._get_secret)
+        except Exception as error:
+            if is_client_error(error, "ResourceNotFoundException"):
+                raise CredentialsNotFound(
+                    f"The secret {self.secret_id} does not exist (KIRO_SECRET_ID); deploy the stack or fix the id."
+                ) from None
+            raise
+        raw = answer.get("SecretString")
+        try:
+            document = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            document = None
+        if not isinstance(document, dict):
+            raise CredentialsNotFound(
+                f"The secret {self.secret_id} is not a JSON object; run `kiro-gateway secret push` to rewrite it."
+            )
+        self._document = document
+        self._read_at = self._clock()
+        return document
+
+    def _get_secret(self) -> dict[str, Any]:
+        return self._secrets.get().get_secret_value(SecretId=self.secret_id)
+
+    async def load(self) -> Credentials:
+        if self._unsaved is not None:
+            pending = self._unsaved
+            try:
+                await self._persist_pending()
+            except SecretWriteError:
+                log.warning("rotated Kiro credentials are still not saved to the secret; using them from memory")
+            return credentials_from_document(pending)
+        return credentials_from_document(await self._read(force=False))
+
+    async def proxy_api_key(self) -> str:
+        """The client API key kept in the secret (`proxyApiKey`), or "" when there is none."""
+        document = self._unsaved or await self._read(force=False)
+        key = document.get("proxyApiKey")
+        return key if isinstance(key, str) else ""
+
+    # -- refreshing --------------------------------------------------------------------------------------------
+
+    def _adoptable(self, stored: Credentials, stale: Credentials) -> bool:
+        """Stored credentials that another instance (or a `secret push`) rotated since `stale`, and still valid."""
+        changed = stored.refresh_token != stale.refresh_token or stored.access_token != stale.access_token
+        return changed and stored.is_fresh(self._now(), _ADOPT_MARGIN)
+
+    async def _rotated_elsewhere(self, stale: Credentials) -> Credentials | None:
+        """Polled while another instance holds the lease: its result once it appears in the secret, else None."""
+        stored = credentials_from_document(await self._read(force=True))
+        if self._adoptable(stored, stale):
+            log.info("another instance refreshed the Kiro credentials; using its result")
+            return stored
+        return None
+
+    async def refresh(self, stale: Credentials, do_refresh: RefreshFn) -> Credentials:
+        async with self._lock:
+            if self._unsaved is not None:
+                pending = self._unsaved
+                await self._persist_pending()  # raises SecretWriteError again while the secret stays unwritable
+                pending_creds = credentials_from_document(pending)
+                if self._adoptable(pending_creds, stale):
+                    _metric("saved_late")
+                    return pending_creds
+            stored = credentials_from_document(await self._read(force=True))
+            if self._adoptable(stored, stale):
+                log.info("Kiro credentials were already rotated elsewhere; using the stored ones")
+                _metric("adopted")
+                return stored
+            owner = uuid.uuid4().hex
+            lease = await self._lease.acquire(owner, lambda: self._rotated_elsewhere(stale))
+            if isinstance(lease, Credentials):
+                _metric("adopted")
+                return lease
+            keep_lease = False
+            try:
+                # Someone may have finished between our read and our lease.
+                document = await self._read(force=True)
+                stored = credentials_from_document(document)
+                if self._adoptable(stored, stale):
+                    _metric("adopted")
+                    return stored
+                try:
+                    document, fresh = await self._refresh_with_fallback(document, stored, stale, do_refresh)
+                except Exception:
+                    _metric("failed")
+                    raise
+                if fresh is not None:
+                    _metric("adopted")
+                    return fresh
+                updated = document
+                self._unsaved = updated
+                try:
+                    await self._persist(updated)
+                except SecretWriteError:
+                    if lease:
+                        keep_lease = True
+                        self._held_lease = owner
+                    _metric("write_failed")
+                    raise
+                _metric("refreshed")
+                return credentials_from_document(updated)
+            finally:
+                if lease and not keep_lease:
+                    await self._lease.release(owner)
+
+    async def _refresh_with_fallback(
+        self, document: dict[str, Any], stored: Credentials, stale: Credentials, do_refresh: RefreshFn
+    ) -> tuple[dict[str, Any], Credentials | None]:
+        """Refresh `stored`; on failure adopt or retry with a newer stored token. Returns (new document, None), or
+        (_, credentials) when another instance's result was adopted instead."""
+        try:
+            rotated = await do_refresh(stored)
+        except Exception:
+            newer_document = await self._read(force=True)
+            newer = credentials_from_document(newer_document)
+            if newer.refresh_token == stored.refresh_token:
+                raise  # nobody rotated it: a real failure
+            log.info("refresh token was already used; continuing with the newer one from the secret")
+            if self._adoptable(newer, stale):
+                return newer_document, newer
+            rotated = await do_refresh(newer)
+            document = newer_document
+        return document_with_credentials(document, rotated), None
+
+    async def _persist(self, document: dict[str, Any]) -> None:
+        """PutSecretValue with retries and backoff; clears the in-memory pending copy once it lands."""
+        token = version_token(document)
+        payload = json.dumps(document, separators=(",", ":"))
+        delay = 0.2
+        last: BaseException | None = None
+        for attempt in range(1, self.write_attempts + 1):
+            try:
+                await asyncio.to_thread(self._put_secret, payload, token)
+            except aws_errors() as error:
+                last = error
+                if is_client_error(error, "ResourceExistsException"):
+                    # Our version token already names a version: the same rotated tokens already landed.
+                    break
+                log.warning("writing rotated Kiro credentials to the secret failed (attempt %d/%d): %s",
+                            attempt, self.write_attempts, type(error).__name__)
+                if attempt < self.write_attempts:
+                    await self._sleep(delay)
+                    delay = min(delay * 2, 3.0)
+                continue
+            last = None
+            break
+        if last is not None and not is_client_error(last, "ResourceExistsException"):
+            raise SecretWriteError(
+                f"Rotated Kiro credentials could not be saved to {self.secret_id} after {self.write_attempts} "
+                f"attempts ({type(last).__name__}); they are kept in memory and the write is retried on the next "
+                "request. Check the function's permission secretsmanager:PutSecretValue."
+            ) from last
+        self._unsaved = None
+        self._document = document
+        self._read_at = self._clock()
+
+    async def _persist_pending(self) -> None:
+        """Write the rotated credentials a failed write left in memory; then release the lease kept for them."""
+        assert self._unsaved is not None
+        await self._persist(self._unsaved)
+        owner, self._held_lease = self._held_lease, None
+        if owner:
+            await self._lease.release(owner)
+
+    def _put_secret(self, payload: str, token: str) -> None:
+        self._secrets.get().put_secret_value(SecretId=self.secret_id, SecretString=payload, ClientRequestToken=token)
+
+
+def read_proxy_api_key(secret_id: str, *, client: Any = None) -> str:
+    """The client API key (`proxyApiKey`) stored in the secret, or "" (synchronous; for scripts and the CLI)."""
+    secrets = client or LazyClient("secretsmanager", region_of(secret_id), client_config(3, 10, 3)).get()
+    raw = secrets.get_secret_value(SecretId=secret_id).get("SecretString") or "{}"
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError:
+        return ""
+    key = document.get("proxyApiKey") if isinstance(document, dict) else None
+    return key if isinstance(key, str) else ""
