@@ -58,11 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(anthropic_routes.router, dependencies=protected)
     app.include_router(responses_routes.router, dependencies=protected)
 
-    @app.get("/")
+    # HEAD too: Claude Code probes the base URL with `HEAD /` before its first request.
+    @app.api_route("/", methods=["GET", "HEAD"])
     async def root() -> dict[str, str]:
         return {"status": "ok", "message": "Kiro Gateway is running", "version": VERSION}
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health() -> dict[str, str]:
         return {"status": "healthy", "timestamp": datetime.now(UTC).isoformat(), "version": VERSION}
 

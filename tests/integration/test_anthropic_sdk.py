@@ -151,3 +151,9 @@ def test_unknown_path_gets_anthropic_shape_404(gateway: GatewayProcess) -> None:
     response = httpx.post(f"{gateway.url}/v1/messages/nope", headers={"x-api-key": API_KEY}, json={})
     assert response.status_code == 404
     assert response.json()["type"] == "error"
+
+
+def test_base_url_answers_head_probes(gateway: GatewayProcess) -> None:
+    """Claude Code sends `HEAD /` before its first request; a 405 there makes it report a connection problem."""
+    assert httpx.head(gateway.url).status_code == 200
+    assert httpx.head(f"{gateway.url}/health").status_code == 200
