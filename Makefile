@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SAM_VENV ?= .venv-sam
 
-.PHONY: install serve test lint sam-cli bench
+.PHONY: install serve test lint sam-cli agents bench
 
 install:
 	$(PYTHON) -m pip install --quiet -e ".[test]"
@@ -15,11 +15,15 @@ serve:
 sam-cli:
 	PYTHON=$(PYTHON) bash scripts/install-sam.sh
 
+# Claude Code and Codex CLI, driven by the end-to-end tests (npm registry, pinned versions, in .agents/).
+agents:
+	bash scripts/install-agents.sh
+
 lint:
 	ruff check .
 
-test: install sam-cli lint
-	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam $(PYTHON) -m pytest
+test: install sam-cli agents lint
+	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam AGENTS_DIR=$(CURDIR)/.agents $(PYTHON) -m pytest
 
 bench: install
 	$(PYTHON) bench/bench_stream.py

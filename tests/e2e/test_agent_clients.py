@@ -1,0 +1,94 @@
+"""Real agent clients — Claude Code and Codex CLI — doing a tool round trip through the gateway.
+
+The fake Kiro upstream's default answer calls the first tool the client offers, then answers the tool result with
+text; so a passing run proves the client accepted our stream, ran the tool call we decoded from Kiro's frames, and
+sent the result back in its own API (Anthropic Messages for Claude Code, OpenAI Responses for Codex).
+Clients come from `make agents` (`scripts/install-agents.sh`, pinned versions in `.agents/`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import API_KEY, gateway_env
+from tests.support.fake_kiro import FakeKiro
+from tests.support.gateway_process import GatewayProcess
+
+AGENTS = Path(os.environ.get("AGENTS_DIR") or Path(__file__).resolve().parents[2] / ".agents")
+
+
+def agent(name: str) -> Path:
+    path = AGENTS / "node_modules" / ".bin" / name
+    if not path.exists():
+        pytest.fail(f"{name} is not installed: run `make agents` (scripts/install-agents.sh)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeKiro, GatewayProcess, Path]]:
+    home = tmp_path_factory.mktemp("agent-home")
+    with FakeKiro(piece_sizes=(16, 512)) as fake, GatewayProcess(gateway_env(fake, home), home) as gateway:
+        yield fake, gateway, home
+
+
+def client_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_", "KIRO_", "AWS_"))}
+    env.update({"HOME": str(home), "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", **extra})
+    return env
+
+
+def tool_results_sent(fake: FakeKiro) -> list[dict]:
+    results = []
+    for received in fake.requests("chat"):
+        message = received.json["conversationState"]["currentMessage"]["userInputMessage"]
+        results += (message.get("userInputMessageContext") or {}).get("toolResults") or []
+    return results
+
+
+def test_claude_code_runs_a_tool_round_trip(stack: tuple[FakeKiro, GatewayProcess, Path], tmp_path: Path) -> None:
+    fake, gateway, home = stack
+    fake.clear_requests()
+    result = subprocess.run(
+        [str(agent("claude")), "-p", "Say hello", "--output-format", "json"],
+        env=client_env(home, ANTHROPIC_BASE_URL=gateway.url, ANTHROPIC_API_KEY=API_KEY),
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["is_error"] is False and answer["subtype"] == "success"
+    assert answer["result"].startswith("The tool returned:")
+    assert answer["usage"]["output_tokens"] > 0
+    assert tool_results_sent(fake), "Claude Code never sent the tool result back"
+    assert all(r.headers.get("authorization", "").startswith("Bearer ") for r in fake.requests("chat"))
+
+
+def test_codex_runs_a_tool_round_trip(stack: tuple[FakeKiro, GatewayProcess, Path], tmp_path: Path) -> None:
+    fake, gateway, _home = stack
+    fake.clear_requests()
+    codex_home = tmp_path / "codex-home"
+    (codex_home / ".codex").mkdir(parents=True)
+    (codex_home / ".codex" / "config.toml").write_text(
+        'model = "claude-sonnet-4.5"\nmodel_provider = "kiro"\n\n'
+        "[model_providers.kiro]\n"
+        f'name = "Kiro gateway"\nbase_url = "{gateway.url}/v1"\n'
+        'env_key = "KIRO_GATEWAY_KEY"\nwire_api = "responses"\n\n'
+        "[analytics]\nenabled = false\n\n[features]\nplugins = false\napps = false\n"
+    )
+    result = subprocess.run(
+        [str(agent("codex")), "exec", "--skip-git-repo-check", "Say hello"],
+        env=client_env(codex_home, KIRO_GATEWAY_KEY=API_KEY),
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "The tool returned:" in result.stdout
+    results = tool_results_sent(fake)
+    assert results and any("exited with code" in c.get("text", "") or "command not found" in c.get("text", "")
+                           for r in results for c in r["content"]), results
