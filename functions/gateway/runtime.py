@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from gateway.auth.manager import AuthManager
-from gateway.auth.refresh import RefreshError, TokenRefresher, refresh_urls
+from gateway.auth.refresh import RefreshError, TokenRefresher
 from gateway.kiro_client import KiroClient, kiro_user_agent
 from gateway.logging_setup import SCRUBBER
 from gateway.model_service import ModelService
@@ -100,9 +100,7 @@ class GatewayRuntime:
             log.warning("no Kiro credentials: %s", problem)
         else:
             SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
-            desktop_url, oidc_url = refresh_urls(settings, creds.region)
-            refresher = TokenRefresher(http, desktop_url=desktop_url, oidc_url=oidc_url, user_agent=kiro_user_agent())
-            auth = AuthManager(store, refresher)
+            auth = AuthManager(store, TokenRefresher.from_settings(http, settings, user_agent=kiro_user_agent()))
         runtime = cls(settings, http, store, auth, problem, ModelService(None, cache, 0))
         fetch = runtime.kiro.list_models if runtime.kiro else None
         runtime.models = ModelService(fetch, cache, settings.model_cache_ttl)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from typing import Any
@@ -24,11 +23,8 @@ from kiro_core.eventstream import KiroEventDecoder
 from kiro_core.format.anthropic import AnthropicStreamFormatter, anthropic_message, placeholder_signature
 from kiro_core.stream import CollectedAnswer, ResponseAssembler, collect
 from tests.support import frames
+from tests.support import sdk_replay as replay
 
-# The SDK's own HTTP library: httpx in older releases, its successor httpx2 in newer ones (same MockTransport API).
-sdk_http: Any = importlib.import_module(
-    next(cls.__module__ for cls in anthropic.DefaultHttpxClient.__mro__[1:]).partition(".")[0]
-)
 MODEL, MSG_ID = "claude-sonnet-4.5", "msg_0123456789abcdef01234567"
 FINISH = Finish("stop", Usage(input_tokens=100, output_tokens=20))
 
@@ -205,27 +201,11 @@ KIRO_STREAM = [
 
 
 def sse_for(raw_frames: list[bytes], cut: int = 11) -> bytes:
-    data = b"".join(raw_frames)
-    decoder, assembler, formatter = KiroEventDecoder(), ResponseAssembler(input_tokens=50), fmt(50)
-    parts = [formatter.start(), formatter.ping()]
-    for at in range(0, len(data), cut):
-        batch: list[OutputEvent] = []
-        for event in decoder.feed(data[at:at + cut]):
-            batch += assembler.feed(event)
-        parts.append(formatter.format(batch))
-    tail: list[OutputEvent] = []
-    for event in decoder.close():
-        tail += assembler.feed(event)
-    parts.append(formatter.format(tail + assembler.finish()))
-    return b"".join(parts)
+    return replay.sse_for(raw_frames, fmt(50), cut, opening=AnthropicStreamFormatter.ping())
 
 
 def sdk_client(body: bytes, content_type: str = "text/event-stream") -> anthropic.Anthropic:
-    def handler(request: Any) -> Any:
-        return sdk_http.Response(200, headers={"content-type": content_type}, content=body)
-
-    return anthropic.Anthropic(api_key="k", base_url="http://gateway.test", max_retries=0,
-                               http_client=sdk_http.Client(transport=sdk_http.MockTransport(handler)))
+    return replay.replay_client(anthropic, body, "http://gateway.test", content_type)
 
 
 def test_sdk_accumulates_the_stream() -> None:

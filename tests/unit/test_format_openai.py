@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
@@ -13,7 +12,6 @@ from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.events import (
     ContentDelta,
     Finish,
-    OutputEvent,
     StreamError,
     ThinkingDelta,
     ToolCallComplete,
@@ -23,6 +21,7 @@ from kiro_core.eventstream import KiroEventDecoder
 from kiro_core.format.openai import OpenAIStreamFormatter, openai_completion
 from kiro_core.stream import CollectedAnswer, ResponseAssembler, collect
 from tests.support import frames
+from tests.support import sdk_replay as replay
 
 MODEL, ID, CREATED = "claude-sonnet-4.5", "chatcmpl-abc123", 1_700_000_000
 FINISH = Finish("stop", Usage(input_tokens=100, output_tokens=20))
@@ -177,44 +176,16 @@ def test_completion_of_a_failed_answer_raises() -> None:
 
 # ---------------------------------------------------------------- the real SDK reads it
 
-KIRO_STREAM = [
-    frames.text("<thinking>Check the"), frames.text(" weather.</thinking>\n\n"),
-    frames.text_utf8("It is sunny in Zürich"), frames.text("."),
-    frames.tool_start("tooluse_1", "get_weather"),
-    frames.tool_input("tooluse_1", "get_weather", '{"city": "Zü'),
-    frames.tool_input("tooluse_1", "get_weather", 'rich"}'),
-    frames.tool_stop("tooluse_1", "get_weather"),
-    frames.metering(0.0169), frames.context_usage(1.5),
-]
-
-
 def sse_for(raw_frames: list[bytes], cut: int = 7) -> bytes:
-    """Kiro frames → decoder → assembler → formatter, fed in awkward network chunks."""
-    data = b"".join(raw_frames)
-    decoder, assembler, fmt = KiroEventDecoder(), ResponseAssembler(input_tokens=50), formatter()
-    parts = [fmt.start()]
-    for at in range(0, len(data), cut):
-        batch: list[OutputEvent] = []
-        for event in decoder.feed(data[at:at + cut]):
-            batch += assembler.feed(event)
-        parts.append(fmt.format(batch))
-    tail: list[OutputEvent] = []
-    for event in decoder.close():
-        tail += assembler.feed(event)
-    parts.append(fmt.format(tail + assembler.finish()))
-    return b"".join(parts)
+    return replay.sse_for(raw_frames, formatter(), cut)
 
 
 def sdk_client(body: bytes, content_type: str = "text/event-stream") -> openai.OpenAI:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": content_type}, content=body)
-
-    return openai.OpenAI(api_key="k", base_url="http://gateway.test/v1", max_retries=0,
-                         http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    return replay.replay_client(openai, body, "http://gateway.test/v1", content_type)
 
 
 def test_sdk_reassembles_the_stream() -> None:
-    client = sdk_client(sse_for(KIRO_STREAM))
+    client = sdk_client(sse_for(replay.WEATHER_STREAM))
     stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True)
     content, reasoning, usage = [], [], None
     finish_reason = None
@@ -232,7 +203,7 @@ def test_sdk_reassembles_the_stream() -> None:
 
 
 def test_sdk_stream_helper_accumulates_tool_calls() -> None:
-    client = sdk_client(sse_for(KIRO_STREAM, cut=13))
+    client = sdk_client(sse_for(replay.WEATHER_STREAM, cut=13))
     with client.chat.completions.stream(model=MODEL, messages=[{"role": "user", "content": "hi"}]) as stream:
         for _ in stream:
             pass
@@ -261,7 +232,7 @@ def test_sdk_reads_a_whole_completion() -> None:
     events = []
     assembler = ResponseAssembler(input_tokens=50)
     decoder = KiroEventDecoder()
-    for event in decoder.feed(b"".join(KIRO_STREAM)):
+    for event in decoder.feed(b"".join(replay.WEATHER_STREAM)):
         events += assembler.feed(event)
     events += assembler.finish()
     body = json.dumps(openai_completion(collect(events), MODEL, ID, CREATED)).encode()

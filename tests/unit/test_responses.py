@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
@@ -15,7 +14,6 @@ from kiro_core.convert.options import ConversionOptions
 from kiro_core.convert.responses import custom_tool_names, responses_to_conversation
 from kiro_core.errors import GatewayError, InvalidRequestError
 from kiro_core.events import ContentDelta, Finish, OutputEvent, StreamError, ThinkingDelta, ToolCallComplete, Usage
-from kiro_core.eventstream import KiroEventDecoder
 from kiro_core.format.responses import ResponsesStreamFormatter, responses_object
 from kiro_core.models.responses import (
     CustomToolCallItem,
@@ -25,15 +23,11 @@ from kiro_core.models.responses import (
     OtherItem,
     ResponsesRequest,
 )
-from kiro_core.stream import CollectedAnswer, ResponseAssembler, collect
+from kiro_core.stream import CollectedAnswer, collect
 from kiro_core.unified import Image, ThinkingRequest, ToolCall, ToolResult
-from tests.support import frames
+from tests.support import sdk_replay as replay
 from tests.unit.test_convert_kiro import check_invariants
 
-# The SDK's own HTTP library: httpx in older releases, its successor httpx2 in newer ones (same MockTransport API).
-sdk_http: Any = importlib.import_module(
-    next(cls.__module__ for cls in openai.DefaultHttpxClient.__mro__[1:]).partition(".")[0]
-)
 OPTS = ConversionOptions()
 MODEL, RESP_ID, CREATED = "claude-sonnet-4.5", "resp_0123456789abcdef", 1_700_000_000
 USAGE = Usage(input_tokens=100, output_tokens=20, cache_read_input_tokens=30)
@@ -395,40 +389,12 @@ def test_whole_response_object() -> None:
 
 # ------------------------------------------------------------------------------------------------- the openai SDK
 
-KIRO_STREAM = [
-    frames.text("<thinking>Check the"), frames.text(" weather.</thinking>\n\n"),
-    frames.text_utf8("It is sunny in Zürich"), frames.text("."),
-    frames.tool_start("tooluse_1", "get_weather"),
-    frames.tool_input("tooluse_1", "get_weather", '{"city": "Zü'),
-    frames.tool_input("tooluse_1", "get_weather", 'rich"}'),
-    frames.tool_stop("tooluse_1", "get_weather"),
-    frames.metering(0.0169), frames.context_usage(1.5),
-]
-
-
 def sse_for(raw_frames: list[bytes], cut: int = 7) -> bytes:
-    """Kiro frames → decoder → assembler → formatter, fed in awkward network chunks."""
-    data = b"".join(raw_frames)
-    decoder, assembler, fmt = KiroEventDecoder(), ResponseAssembler(input_tokens=50), formatter()
-    parts = [fmt.start()]
-    for at in range(0, len(data), cut):
-        batch: list[OutputEvent] = []
-        for event in decoder.feed(data[at:at + cut]):
-            batch += assembler.feed(event)
-        parts.append(fmt.format(batch))
-    tail: list[OutputEvent] = []
-    for event in decoder.close():
-        tail += assembler.feed(event)
-    parts.append(fmt.format(tail + assembler.finish()))
-    return b"".join(parts)
+    return replay.sse_for(raw_frames, formatter(), cut)
 
 
 def sdk_client(body: bytes, content_type: str = "text/event-stream") -> openai.OpenAI:
-    def handler(request: Any) -> Any:
-        return sdk_http.Response(200, headers={"content-type": content_type}, content=body)
-
-    return openai.OpenAI(api_key="k", base_url="http://gateway.test/v1", max_retries=0,
-                         http_client=sdk_http.Client(transport=sdk_http.MockTransport(handler)))
+    return replay.replay_client(openai, body, "http://gateway.test/v1", content_type)
 
 
 WEATHER = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}},
@@ -436,7 +402,7 @@ WEATHER = {"type": "function", "name": "get_weather", "parameters": {"type": "ob
 
 
 def test_sdk_stream_helper_reassembles_text_calls_and_usage() -> None:
-    client = sdk_client(sse_for(KIRO_STREAM))
+    client = sdk_client(sse_for(replay.WEATHER_STREAM))
     with client.responses.stream(model=MODEL, input="weather?", tools=[WEATHER]) as stream:
         text = "".join(event.delta for event in stream if event.type == "response.output_text.delta")
         final = stream.get_final_response()
@@ -451,7 +417,7 @@ def test_sdk_stream_helper_reassembles_text_calls_and_usage() -> None:
 
 
 def test_sdk_raw_stream_sees_every_item_done() -> None:
-    client = sdk_client(sse_for(KIRO_STREAM, cut=3))
+    client = sdk_client(sse_for(replay.WEATHER_STREAM, cut=3))
     events = list(client.responses.create(model=MODEL, input="weather?", stream=True))
     done = [e.item.type for e in events if e.type == "response.output_item.done"]
     assert done == ["reasoning", "message", "function_call"]
