@@ -6,6 +6,7 @@ paths survive; `~` is expanded in paths. A bad value fails at start-up with one 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -115,6 +116,8 @@ class Settings:
             raise ConfigError(f"SERVER_PORT must be a TCP port, not {self.server_port}")
         if self.first_token_timeout <= 0 or self.streaming_read_timeout <= 0:
             raise ConfigError("FIRST_TOKEN_TIMEOUT and STREAMING_READ_TIMEOUT must be positive numbers of seconds")
+        if self.vpn_proxy_url.lower().startswith("socks") and importlib.util.find_spec("socksio") is None:
+            raise ConfigError("VPN_PROXY_URL is a SOCKS proxy: install SOCKS support with `pip install 'httpx[socks]'`")
         for name in ("kiro_api_base_url", "kiro_desktop_auth_url", "kiro_oidc_url"):
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
