@@ -20,6 +20,7 @@ Decisions worth knowing (reference §3.4, §3.6, §6):
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -56,8 +57,21 @@ _NO_ALIASES: Mapping[str, str] = MappingProxyType({})
 _PASS_OPEN, _PASS_CLOSE = "<thinking>", "</thinking>\n\n"  # native reasoning shown inline in "pass" mode
 
 
+def _reject_non_finite(literal: str) -> float:
+    raise ValueError(f"non-finite number {literal!r}")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    return value if math.isfinite(value) else _reject_non_finite(literal)
+
+
+# Tool arguments must reach the client as strict JSON: NaN, Infinity and overflowing numbers make them unusable.
+_strict_loads = json.JSONDecoder(parse_constant=_reject_non_finite, parse_float=_finite_float).decode
+
+
 def _compact(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _looks_truncated(text: str) -> bool:
@@ -87,18 +101,21 @@ def _arguments(raw: str, merged: dict[str, Any] | None, stopped: bool) -> tuple[
     if not text:
         if merged is None and not stopped:
             return None, True  # cut before a single argument byte arrived
-        return _compact(merged or {}), False
+        text = "{}"
     try:
-        parsed = json.loads(text)
+        parsed = _strict_loads(text)
         if isinstance(parsed, str) and parsed.lstrip().startswith("{"):
-            parsed = json.loads(parsed)  # arguments sent as a JSON string holding the object
+            parsed = _strict_loads(parsed)  # arguments sent as a JSON string holding the object
     except ValueError:
         return None, not stopped or _looks_truncated(text)
     if not isinstance(parsed, dict):
         return None, not stopped
     if merged:
         parsed = {**merged, **parsed}
-    return _compact(parsed), False
+    try:
+        return _compact(parsed), False
+    except ValueError:  # a non-finite number in `merged` (decoded from an event): not strict JSON
+        return None, False
 
 
 @dataclass(slots=True)

@@ -13,6 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway import openapi_bodies
+from gateway.error_guard import ErrorGuardMiddleware
 from gateway.http_io import error_response
 from gateway.logging_setup import SCRUBBER
 from gateway.request_log import RequestLogMiddleware
@@ -59,11 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(responses_routes.router, dependencies=protected)
 
     # HEAD too: Claude Code probes the base URL with `HEAD /` before its first request.
-    @app.api_route("/", methods=["GET", "HEAD"])
+    @app.get("/")
+    @app.head("/", include_in_schema=False)
     async def root() -> dict[str, str]:
         return {"status": "ok", "message": "Kiro Gateway is running", "version": VERSION}
 
-    @app.api_route("/health", methods=["GET", "HEAD"])
+    @app.get("/health")
+    @app.head("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "healthy", "timestamp": datetime.now(UTC).isoformat(), "version": VERSION}
 
@@ -83,12 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         message = f"{request.method} {request.url.path}: {error.detail}"
         return error_response(request.url.path, GatewayError(kind, message, status=error.status_code))
 
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        failure = GatewayError(ErrorKind.INTERNAL, f"Internal gateway error ({type(error).__name__}).")
-        return error_response(request.url.path, failure)
-
+    openapi_bodies.install(app)
+    app.add_middleware(ErrorGuardMiddleware)  # innermost: unexpected errors and hang-ups end cleanly
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(RequestLogMiddleware, debug_mode=settings.debug_mode, debug_dir=settings.debug_dir)
     return app

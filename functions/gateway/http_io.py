@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
+from gateway.json_limits import JsonLimits, JsonRejected, loads_strict
 from gateway.request_log import record_of
 from kiro_core.errors import ErrorKind, GatewayError, anthropic_error_body, openai_error_body
 
@@ -28,23 +29,36 @@ def error_response(path: str, error: GatewayError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The request body as a JSON object, refusing oversized or malformed bodies with a precise message."""
+class ClientGone(Exception):
+    """The client hung up before its request body arrived: nothing to answer, and not the gateway's failure."""
+
+
+async def read_json(request: Request, limit: int, limits: JsonLimits) -> dict[str, Any]:
+    """The request body as a strict, bounded JSON object; every refusal is a 4xx naming the field.
+
+    This is the only way a route reads its body, so no model parsing or upstream call ever sees a body that is too
+    large, too deep, non-finite or not valid Unicode.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"Request body exceeds the gateway limit of {limit} bytes.")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"Request body exceeds the gateway limit of {limit} bytes.")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise GatewayError(ErrorKind.REQUEST_TOO_LARGE,
+                                   f"Request body exceeds the gateway limit of {limit} bytes.")
+    except ClientDisconnect:
+        raise ClientGone(f"client disconnected after {len(body)} of {declared or 'unknown'} body bytes") from None
     record_of(request).request_body = bytes(body)
     if not body:
         raise GatewayError(ErrorKind.INVALID_REQUEST, "The request body is empty; a JSON object is required.")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise GatewayError(ErrorKind.INVALID_REQUEST, f"The request body is not valid JSON: {error}") from None
+        data = loads_strict(bytes(body), limits)
+    except JsonRejected as rejected:
+        kind = ErrorKind.REQUEST_TOO_LARGE if rejected.too_large else ErrorKind.INVALID_REQUEST
+        raise GatewayError(kind, rejected.message, param=rejected.path) from None
     if not isinstance(data, dict):
         raise GatewayError(ErrorKind.INVALID_REQUEST, "The request body must be a JSON object.")
     return data

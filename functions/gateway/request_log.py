@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +23,7 @@ from gateway.observability import request_context
 log = logging.getLogger("gateway.request")
 
 DUMP_LIMIT = 256 * 1024  # bytes of request/response kept per debug dump
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 
 
 class RequestRecord:
@@ -39,8 +41,17 @@ class RequestRecord:
 
 def record_of(request: Request) -> RequestRecord:
     """The record the middleware attached to this request (a throwaway one outside the middleware)."""
-    record = request.scope.get("state", {}).get("record")
+    return record_of_scope(request.scope)
+
+
+def record_of_scope(scope: Scope) -> RequestRecord:
+    record = scope.get("state", {}).get("record")
     return record if isinstance(record, RequestRecord) else RequestRecord("-")
+
+
+def _safe_request_id(raw: bytes) -> str:
+    """A client's `x-request-id` if it is a plain token (it is echoed in a header and logged); else ""."""
+    return raw.decode("ascii") if _REQUEST_ID.fullmatch(raw) else ""
 
 
 class RequestLogMiddleware:
@@ -54,7 +65,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or [])
-        request_id = incoming.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
+        request_id = _safe_request_id(incoming.get(b"x-request-id", b"")) or uuid.uuid4().hex[:16]
         record = RequestRecord(request_id)
         aws_headers = {k.decode("latin-1"): v.decode("latin-1")
                        for k, v in incoming.items() if k.startswith(b"x-amzn-")}

@@ -73,7 +73,8 @@ async def read_conversation(
 ) -> tuple[GatewayRuntime, ModelT, Conversation]:
     """Body → validated client request → unified conversation; every failure is a 4xx in the client's shape."""
     runtime = await runtime_of(request)
-    parsed = parse_model(model, await read_json(request, runtime.settings.max_request_body_bytes))
+    settings = runtime.settings
+    parsed = parse_model(model, await read_json(request, settings.max_request_body_bytes, settings.json_limits))
     return runtime, parsed, adapter(parsed, runtime.conversion)
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from gateway.json_limits import JsonLimits
+
 TRUE_WORDS = {"1", "true", "yes", "on", "enabled"}
 FALSE_WORDS = {"0", "false", "no", "off", "disabled", ""}
 
@@ -47,6 +49,10 @@ class Settings:
     server_host: str = "127.0.0.1"
     server_port: int = 8000
     max_request_body_bytes: int = 16 * 1024 * 1024  # Lambda's own limit is 6 MB; images make bodies large locally
+    max_json_depth: int = 128  # request body shape limits (gateway.json_limits); see README "Request limits"
+    max_json_array_items: int = 100_000
+    max_json_object_keys: int = 10_000
+    max_json_string_chars: int = 10_000_000
     # credentials (one source; see gateway.auth.sources)
     refresh_token: str = ""
     profile_arn: str = ""
@@ -112,6 +118,10 @@ class Settings:
         handling = {"as_reasoning_content", "remove", "pass", "strip_tags"}
         if self.fake_reasoning_handling not in handling:
             raise ConfigError(f"FAKE_REASONING_HANDLING must be one of {sorted(handling)}")
+        for name in ("max_request_body_bytes", "max_json_depth", "max_json_array_items", "max_json_object_keys",
+                     "max_json_string_chars"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.upper()} must be a positive number")
         if not 0 < self.server_port < 65536:
             raise ConfigError(f"SERVER_PORT must be a TCP port, not {self.server_port}")
         if self.first_token_timeout <= 0 or self.streaming_read_timeout <= 0:
@@ -122,6 +132,11 @@ class Settings:
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name.upper()} must be an http(s) URL, not {url!r}")
+
+    @property
+    def json_limits(self) -> JsonLimits:
+        return JsonLimits(max_depth=self.max_json_depth, max_array_items=self.max_json_array_items,
+                          max_object_keys=self.max_json_object_keys, max_string_chars=self.max_json_string_chars)
 
     @property
     def api_region(self) -> str:

@@ -113,6 +113,7 @@ def _add_image(block: ImageBlock, images: list[Image], texts: list[str], index: 
     source = block.source
     if source.type == "base64" and source.media_type and source.data is not None:
         data = source.data.split(",", 1)[1] if source.data.startswith("data:") else source.data
+        data = "".join(data.split())  # line-wrapped base64 is still base64 (validated by the request model)
         images.append(Image(media_type=source.media_type.lower(), data=data))
         return
     where = source.url or source.type

@@ -7,8 +7,6 @@ caller's logger, so log lines keep their logger name and wording.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -17,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.errors import InvalidRequestError
+from kiro_core.models.common import is_base64
 from kiro_core.unified import Image, Message, ThinkingRequest, ToolResult
 
 SYSTEM_ROLES = frozenset({"system", "developer"})
@@ -104,10 +103,8 @@ def image_from_data_url(url: str, where: str, param: str) -> Image:
             f"{where}: image data URLs must look like 'data:image/<type>;base64,<data>'", param=param
         )
     data = "".join(data.split())  # line-wrapped base64 is still base64
-    try:
-        base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidRequestError(f"{where}: the image data URL is not valid base64", param=param) from exc
+    if not is_base64(data):
+        raise InvalidRequestError(f"{where}: the image data URL is not valid base64", param=param)
     return Image(media_type=media_type.lower(), data=data)
 
 

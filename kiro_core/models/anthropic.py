@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from kiro_core.models.common import OpenModel, str_or_list
+from kiro_core.models.common import OpenModel, is_base64, str_or_list
 
 
 class ImageSource(OpenModel):
@@ -27,6 +27,8 @@ class ImageSource(OpenModel):
     def _check_fields(self) -> ImageSource:
         if self.type == "base64" and (not self.media_type or self.data is None):
             raise ValueError("a base64 image source needs 'media_type' and 'data'")
+        if self.type == "base64" and not is_base64(self.data or ""):
+            raise ValueError("the base64 image source's 'data' is not valid base64")  # Anthropic's API refuses it too
         if self.type == "url" and not self.url:
             raise ValueError("a url image source needs 'url'")
         return self
@@ -73,7 +75,8 @@ def _block_tag(known: frozenset[str]) -> Any:
 
     def pick(value: Any) -> str:
         kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return kind if kind in known else "other"
+        # A non-string `type` (an object, a list) goes to `other`, whose `type: str` refuses it with a 400.
+        return kind if isinstance(kind, str) and kind in known else "other"
 
     return pick
 
@@ -123,7 +126,7 @@ class SystemBlock(OpenModel):
 class AnthropicTool(OpenModel):
     """A custom tool (name + input_schema) or a server tool (`type` such as `web_search_20250305`, no schema)."""
 
-    name: str
+    name: str = Field(min_length=1)
     description: str | None = None
     input_schema: dict[str, Any] | None = None
     type: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
@@ -33,3 +35,14 @@ def str_or_list(item: Any, message: str, *, list_tag: str = "parts", error_type:
         Annotated[str, Tag("text")] | Annotated[list[item], Tag(list_tag)],  # type: ignore[valid-type]
         Discriminator(route, custom_error_type=error_type, custom_error_message=message),
     ]
+
+
+def is_base64(data: str) -> bool:
+    """True for standard base64 (line breaks allowed); a `data:` URL prefix, as some clients send, is tolerated."""
+    if data.startswith("data:"):
+        data = data.partition(",")[2]
+    try:
+        base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True

@@ -76,7 +76,7 @@ class ChatMessage(OpenModel):
 
 
 class FunctionDef(OpenModel):
-    name: str
+    name: str = Field(min_length=1)
     description: str | None = None
     parameters: dict[str, Any] | None = None
 

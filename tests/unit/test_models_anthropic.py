@@ -113,7 +113,7 @@ def test_system_block_without_text_is_rejected() -> None:
 def test_known_block_types_are_parsed() -> None:
     parsed = blocks(
         {"type": "text", "text": "t"},
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}},
         {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
         {"type": "tool_result", "tool_use_id": "toolu_1", "content": "out", "is_error": True},
         {"type": "thinking", "thinking": "hmm", "signature": "sig"},
@@ -170,7 +170,7 @@ def test_text_block_without_text_is_rejected() -> None:
         [],
         [
             {"type": "text", "text": "a"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A"}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
         ],
         [{"type": "tool_reference", "tool_name": "Read"}],
     ],

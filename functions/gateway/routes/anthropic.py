@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.openapi_bodies import json_body
 from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
 from kiro_core.convert.anthropic import anthropic_to_conversation
 from kiro_core.format.anthropic import AnthropicStreamFormatter, anthropic_message
@@ -17,7 +18,7 @@ from kiro_core.tokens import estimate_input_tokens
 router = APIRouter()
 
 
-@router.post("/v1/messages")
+@router.post("/v1/messages", openapi_extra=json_body(MessagesRequest))
 async def messages(request: Request) -> Response:
     runtime, _parsed, conversation = await read_conversation(request, MessagesRequest, anthropic_to_conversation)
     answer = await open_answer(request, runtime, conversation)
@@ -29,7 +30,7 @@ async def messages(request: Request) -> Response:
     return JSONResponse(anthropic_message(collect(events), conversation.model, message_id, answer.input_tokens))
 
 
-@router.post("/v1/messages/count_tokens")
+@router.post("/v1/messages/count_tokens", openapi_extra=json_body(CountTokensRequest))
 async def count_tokens(request: Request) -> dict[str, int]:
     _runtime, _parsed, conversation = await read_conversation(request, CountTokensRequest, anthropic_to_conversation)
     return {"input_tokens": estimate_input_tokens(conversation)}

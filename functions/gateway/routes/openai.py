@@ -8,6 +8,7 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.openapi_bodies import json_body
 from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
 from kiro_core.convert.openai import openai_to_conversation
 from kiro_core.format.openai import OpenAIStreamFormatter, openai_completion
@@ -19,7 +20,7 @@ router = APIRouter()
 OPENAI_KEEPALIVE = b": keep-alive\n\n"
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", openapi_extra=json_body(ChatCompletionRequest))
 async def chat_completions(request: Request) -> Response:
     runtime, _chat, conversation = await read_conversation(request, ChatCompletionRequest, openai_to_conversation)
     answer = await open_answer(request, runtime, conversation)

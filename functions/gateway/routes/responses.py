@@ -12,6 +12,7 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.openapi_bodies import json_body
 from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
 from kiro_core.convert.responses import custom_tool_names, responses_to_conversation
 from kiro_core.format.responses import ResponsesStreamFormatter, responses_object
@@ -23,7 +24,7 @@ router = APIRouter()
 RESPONSES_KEEPALIVE = b": keep-alive\n\n"
 
 
-@router.post("/v1/responses")
+@router.post("/v1/responses", openapi_extra=json_body(ResponsesRequest))
 async def create_response(request: Request) -> Response:
     runtime, parsed, conversation = await read_conversation(request, ResponsesRequest, responses_to_conversation)
     answer = await open_answer(request, runtime, conversation)
