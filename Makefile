@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SAM_VENV ?= .venv-sam
 
-.PHONY: install serve test lint sam-cli agents bench
+.PHONY: install serve test lint sam-cli agents bench build-python package-sizes
 
 install:
 	$(PYTHON) -m pip install --quiet -e ".[test]"
@@ -22,7 +22,17 @@ agents:
 lint:
 	ruff check .
 
-test: install sam-cli agents lint
+# The Lambda runtime's Python (3.12) byte-compiles the shipped package; `sam build` fails without it. Checked up front
+# so a machine without it fails here, with the ways to get one, instead of deep inside the build tests.
+build-python:
+	$(PYTHON) scripts/compile_bytecode.py --check --python-version 3.12
+
+# Zipped and unpacked sizes of the layer and the functions, from a fresh `sam build` (docs/deploy.md).
+package-sizes: sam-cli
+	$(SAM_VENV)/bin/sam build
+	$(PYTHON) scripts/package_sizes.py .aws-sam/build
+
+test: install sam-cli agents lint build-python
 	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam AGENTS_DIR=$(CURDIR)/.agents $(PYTHON) -m pytest
 
 bench: install

@@ -25,6 +25,7 @@ from gateway.routes import responses as responses_routes
 from gateway.routes.deps import check_api_key, presented_key, runtime_of
 from gateway.runtime import RuntimeHolder
 from gateway.settings import Settings
+from gateway.snapstart import install as install_snapstart_hooks
 from kiro_core.errors import ErrorKind, GatewayError
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.head("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "healthy", "timestamp": datetime.now(UTC).isoformat(), "version": VERSION}
+
+    # Only on GatewaySnapStartFunction: POST hooks the Lambda Web Adapter calls around the snapshot.
+    app.state.snapstart = install_snapstart_hooks(app, holder)
 
     @app.exception_handler(GatewayError)
     async def gateway_error(request: Request, error: GatewayError) -> JSONResponse:

@@ -219,3 +219,12 @@ class RuntimeHolder:
         if self._runtime is not None:
             await self._runtime.aclose()
             self._runtime = None
+
+    async def reset(self) -> None:
+        """Close and forget the runtime (HTTP pool, cached Kiro credentials and client key, AWS clients): the next
+        request builds a fresh one. For SnapStart, whose snapshot must not carry sockets or secrets across restores
+        (`gateway.snapstart`)."""
+        async with self._lock:
+            runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            await runtime.aclose()

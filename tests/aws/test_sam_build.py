@@ -12,6 +12,11 @@ How honest each check is, by host:
   own copy of the pure-Python `kiro_core` (and its data file) with the host's tiktoken and counts tokens. This proves
   the packaging of kiro_core and the tokenizer data; it cannot prove the aarch64 binaries run.
 
+Byte code: the layer and the functions must ship `.pyc` files for the runtime's Python (cpython-312), unchecked-hash
+(never recompiled on Lambda's read-only file systems). scripts/compile_bytecode.py writes them with a Python 3.12
+found on the build machine, and fails the build when there is none; the check here needs that interpreter too (CI's
+machines have it under pyenv; `make build-python` says which one is used).
+
 Either way the count runs under an audit hook that refuses any socket connection or DNS lookup, with proxies pointing
 at a closed port and an empty TIKTOKEN_CACHE_DIR: nothing can be downloaded at run time, and whatever tiktoken caches
 there must be the shipped file itself.
@@ -20,15 +25,18 @@ there must be the shipped file itself.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -38,6 +46,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a first build downl
 
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 EM_AARCH64 = 183
+RUNTIME_PYTHON = "3.12"
+RUNTIME_TAG = "cpython-312"
+BUILT = ("KiroCoreLayer", "GatewayFunction", "GatewaySnapStartFunction", "BufferedFunction")
 RUNS_LAMBDA_BINARIES = platform.machine().lower() in {"aarch64", "arm64"} and sys.version_info[:2] == (3, 12)
 
 _NO_NETWORK = """
@@ -80,6 +91,15 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "build"
 
 
+def _script(name: str) -> ModuleType:
+    """A module of scripts/ (not a package) loaded by path."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def elf_machine(path: Path) -> int:
     header = path.read_bytes()[:20]
     assert header[:4] == b"\x7fELF", path
@@ -111,7 +131,7 @@ def test_layer_binaries_are_linux_aarch64_for_cpython_312(build):
 
 
 def test_function_holds_only_the_gateway_package_and_run_sh(build):
-    for name in ("GatewayFunction", "BufferedFunction"):
+    for name in ("GatewayFunction", "GatewaySnapStartFunction", "BufferedFunction"):
         function = build / name
         run_sh = function / "run.sh"
         assert run_sh.is_file() and os.access(run_sh, os.X_OK), name
@@ -122,9 +142,99 @@ def test_function_holds_only_the_gateway_package_and_run_sh(build):
                        "stores/factory.py", "observability.py"):
             assert (function / "gateway" / module).is_file(), (name, module)
         assert not (function / "kiro_core").exists(), "kiro_core belongs to the layer"
-        assert not list(function.rglob("__pycache__"))
+        stray = [p for p in function.rglob("*.pyc") if not p.name.endswith(f".{RUNTIME_TAG}.pyc")]
+        assert not stray, stray[:5]
     built_template = (build / "template.yaml").read_text()
     assert "GatewayFunction" in built_template and "KiroCoreLayer" in built_template
+
+
+def _trees(build: Path) -> dict[str, tuple[Path, str]]:
+    """Each built Python tree and where it lives on Lambda."""
+    trees = {"KiroCoreLayer": (build / "KiroCoreLayer" / "python", "/opt/python")}
+    for name in BUILT[1:]:
+        trees[name] = (build / name / "gateway", "/var/task/gateway")
+    return trees
+
+
+def test_every_module_ships_unchecked_byte_code_for_the_runtime_python(build):
+    """Every .py of the layer and the functions has its cpython-312 .pyc: the 3.12 magic number, flags 0b01
+    (hash-based, source never checked, so read-only /opt and /var/task never trigger a recompilation), and code
+    objects naming the file where Lambda has it."""
+    bytecode = _script("compile_bytecode")
+    interpreter = bytecode.find_interpreter(RUNTIME_PYTHON)  # the build used it too; a missing one failed the build
+    tag, magic = bytecode.probe(interpreter)
+    assert tag == RUNTIME_TAG
+    for name, (tree, prefix) in _trees(build).items():
+        sources = sorted(tree.rglob("*.py"))
+        assert len(sources) > (500 if name == "KiroCoreLayer" else 20), (name, len(sources))
+        assert bytecode.missing_bytecode(tree, RUNTIME_PYTHON) == [], name
+        for pyc in tree.rglob("*.pyc"):
+            assert pyc.name.endswith(f".{RUNTIME_TAG}.pyc"), pyc  # no byte code of another interpreter
+            header = pyc.read_bytes()[:16]
+            assert header[:4].hex() == magic, pyc
+            assert int.from_bytes(header[4:8], "little") == 0b01, pyc  # unchecked hash
+        sample = tree / ("kiro_core/errors.py" if name == "KiroCoreLayer" else "app.py")
+        shown = subprocess.run(
+            [interpreter, "-I", "-c", "import marshal, sys; print(marshal.loads(open(sys.argv[1], 'rb').read()[16:])"
+             ".co_filename)", str(sample.parent / "__pycache__" / f"{sample.stem}.{RUNTIME_TAG}.pyc")],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        assert shown == f"{prefix}/{sample.relative_to(tree).as_posix()}", (name, shown)
+
+
+def test_runtime_python_loads_the_byte_code_without_reading_the_source(build, tmp_path):
+    """Proof that the shipped .pyc is what runs: with every kiro_core source replaced by code that fails, the
+    runtime's Python still imports the layer's pure-Python modules (unchecked hash-based byte code)."""
+    bytecode = _script("compile_bytecode")
+    interpreter = bytecode.find_interpreter(RUNTIME_PYTHON)
+    copy = tmp_path / "layer" / "kiro_core"
+    shutil.copytree(build / "KiroCoreLayer" / "python" / "kiro_core", copy)
+    for source in copy.rglob("*.py"):
+        source.write_text("raise ImportError('the source was read instead of the byte code')\n")
+    result = subprocess.run(
+        [interpreter, "-I", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import kiro_core.errors as e; "
+         "print(e.ErrorKind.INTERNAL.name)", str(copy.parent)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "INTERNAL"
+
+
+def test_a_build_without_the_runtime_python_fails_and_says_how_to_get_it(tmp_path):
+    """A release build never ships without byte code by accident: no interpreter of the runtime's version (here an
+    impossible 3.99 stands in for a machine without 3.12) fails the function build with instructions."""
+    command = ["make", "--no-print-directory", "-f", str(REPO_ROOT / "functions" / "Makefile"), "build-GatewayFunction",
+               f"ARTIFACTS_DIR={tmp_path / 'out'}", "RUNTIME_PYTHON=3.99"]
+    env = {k: v for k, v in os.environ.items() if k not in ("KIRO_ALLOW_NO_BYTECODE", "BYTECODE_PYTHON")}
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert failed.returncode != 0
+    assert "No Python 3.99 to byte-compile" in failed.stderr
+    assert "pyenv install 3.99" in failed.stderr and "BYTECODE_PYTHON=" in failed.stderr
+    # A named interpreter of the wrong version is refused too (no silent fallback to another one).
+    wrong = subprocess.run([*command[:-1], "RUNTIME_PYTHON=3.12"], capture_output=True, text=True, timeout=120,
+                           env=env | {"BYTECODE_PYTHON": sys.executable if sys.version_info[:2] != (3, 12)
+                                      else "/nonexistent/python3.12"}, cwd=tmp_path)
+    assert wrong.returncode != 0 and "No Python 3.12 to byte-compile" in wrong.stderr
+    # The explicit escape hatch for throw-away builds is loud, not silent.
+    allowed = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                             env=env | {"KIRO_ALLOW_NO_BYTECODE": "1"}, cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "WARNING: KIRO_ALLOW_NO_BYTECODE=1, building WITHOUT byte code" in allowed.stderr
+
+
+def test_package_sizes_are_reported_and_within_lambda_limits(build):
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "package_sizes.py"), str(build)],
+                            capture_output=True, text=True, timeout=300, check=True)
+    print("\n" + result.stdout)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    sizes = report["artifacts"]
+    assert set(BUILT) <= set(sizes)
+    layer = sizes["KiroCoreLayer"]
+    for name in BUILT[1:]:
+        assert sizes[name]["zipped"] < 1024 * 1024, name  # the function is only the gateway package
+        assert sizes[name]["unpacked"] + layer["unpacked"] < report["unpacked_limit"], name
+    assert layer["zipped"] < report["upload_limit"]
+    assert "zipped" in result.stdout and "KiroCoreLayer" in result.stdout
 
 
 def _pure_kiro_core(build: Path, tmp_path: Path) -> Path:
@@ -143,6 +253,7 @@ def _offline_env(tmp_path: Path, pythonpath: list[Path]) -> dict[str, str]:
         "HOME": str(tmp_path),
         "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath),
         "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",  # the host's Python must not add its own .pyc files to the build
         "TIKTOKEN_CACHE_DIR": str(cache),
         "HTTPS_PROXY": "http://127.0.0.1:9",  # belt and braces: a download attempt could not go anywhere either
         "HTTP_PROXY": "http://127.0.0.1:9",

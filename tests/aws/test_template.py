@@ -3,6 +3,10 @@
 cfn-lint does not check every enum (a wrong Function URL InvokeMode passes it), so the properties that decide whether
 streaming works at all are asserted here on the CloudFormation that the SAM transform (samtranslator, offline)
 produces from the template.
+
+The streaming function has two variants, one deployed per stack (parameter EnableSnapStart): GatewayFunction
+(default) and GatewaySnapStartFunction (published version, alias, SnapStart, adapter hooks). The transform keeps
+CloudFormation conditions, so `deployed()` picks the resources a stack with the given setting would have.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from gateway.snapstart import AFTER_RESTORE_ENV, BEFORE_CHECKPOINT_ENV
 from tests.aws.samcli import REPO_ROOT, TEMPLATE, sam_binary, sam_environment
+
+STREAMING = {False: "GatewayFunction", True: "GatewaySnapStartFunction"}
 
 
 class _NoManagedPolicies:
@@ -62,6 +69,17 @@ def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
+def deployed(template: dict[str, Any], snapstart: bool) -> dict[str, Any]:
+    """The template as a stack with EnableSnapStart=snapstart has it: resources of the other variant removed."""
+    active = {None, "SnapStartOn" if snapstart else "SnapStartOff"}
+    resources = {name: r for name, r in template["Resources"].items() if r.get("Condition") in active}
+    return {**template, "Resources": resources}
+
+
+def streaming_function(template: dict[str, Any], snapstart: bool) -> dict[str, Any]:
+    return deployed(template, snapstart)["Resources"][STREAMING[snapstart]]["Properties"]
+
+
 def test_cfn_lint_is_clean():
     command = [shutil.which("cfn-lint") or "", str(TEMPLATE)]
     if not command[0]:
@@ -79,24 +97,123 @@ def test_sam_validate_lint_is_clean():
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
-def test_function_url_streams_without_iam_auth(transformed):
-    urls = resources_of(transformed, "AWS::Lambda::Url")
-    assert list(urls) == ["GatewayFunctionUrl"]
-    properties = urls["GatewayFunctionUrl"]["Properties"]
+def _url_target(stack: dict[str, Any], snapstart: bool) -> dict[str, Any]:
+    """What the Function URL must invoke: the function itself, or (SnapStart) its alias."""
+    if not snapstart:
+        return {"Ref": "GatewayFunction"}
+    aliases = resources_of(stack, "AWS::Lambda::Alias")
+    assert list(aliases) == ["GatewaySnapStartFunctionAliaslive"]
+    return {"Ref": "GatewaySnapStartFunctionAliaslive"}
+
+
+@pytest.mark.parametrize("snapstart", [False, True], ids=["default", "snapstart"])
+def test_function_url_streams_without_iam_auth(transformed, snapstart):
+    stack = deployed(transformed, snapstart)
+    urls = resources_of(stack, "AWS::Lambda::Url")
+    assert list(urls) == [f"{STREAMING[snapstart]}Url"]
+    properties = next(iter(urls.values()))["Properties"]
     assert properties["InvokeMode"] == "RESPONSE_STREAM"
     assert properties["AuthType"] == "NONE"
-    assert properties["TargetFunctionArn"] == {"Ref": "GatewayFunction"}
-    # Since October 2025 a public URL needs both permissions; SAM adds them.
+    target = _url_target(stack, snapstart)
+    assert properties["TargetFunctionArn"] == target
+    assert "Qualifier" not in properties  # the alias ARN is the target; no second qualifier
+    # Since October 2025 a public URL needs both permissions; SAM adds them, on what the URL invokes.
     actions = {
         p["Properties"]["Action"]
-        for p in resources_of(transformed, "AWS::Lambda::Permission").values()
-        if p["Properties"]["FunctionName"] == {"Ref": "GatewayFunction"}
+        for p in resources_of(stack, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == target
     }
     assert actions == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
 
 
-def test_lambda_web_adapter_settings(transformed):
-    function = transformed["Resources"]["GatewayFunction"]["Properties"]
+def test_default_stack_publishes_no_version_and_has_no_snapstart(transformed):
+    stack = deployed(transformed, snapstart=False)
+    assert not resources_of(stack, "AWS::Lambda::Alias")
+    assert not resources_of(stack, "AWS::Lambda::Version")
+    assert "GatewaySnapStartFunction" not in stack["Resources"]
+    function = streaming_function(transformed, snapstart=False)
+    assert "SnapStart" not in function
+    env = function["Environment"]["Variables"]
+    assert BEFORE_CHECKPOINT_ENV not in env and AFTER_RESTORE_ENV not in env
+
+
+def test_snapstart_stack_snapshots_published_versions_behind_the_alias(transformed):
+    stack = deployed(transformed, snapstart=True)
+    assert "GatewayFunction" not in stack["Resources"]
+    function = streaming_function(transformed, snapstart=True)
+    assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    versions = resources_of(stack, "AWS::Lambda::Version")
+    assert len(versions) == 1
+    version_name, version = next(iter(versions.items()))
+    assert version["Properties"]["FunctionName"] == {"Ref": "GatewaySnapStartFunction"}
+    alias = stack["Resources"]["GatewaySnapStartFunctionAliaslive"]["Properties"]
+    assert alias["Name"] == "live"
+    assert alias["FunctionName"] == {"Ref": "GatewaySnapStartFunction"}
+    assert alias["FunctionVersion"] == {"Fn::GetAtt": [version_name, "Version"]}
+    # SnapStart for Python: 3.12 and later, zip packages.
+    assert function["Runtime"] in {"python3.12", "python3.13"} and function.get("PackageType", "Zip") == "Zip"
+
+
+def test_snapstart_hook_environment_matches_the_app(transformed):
+    """The adapter POSTs to the paths the template names; the app must serve exactly those (and only then)."""
+    from gateway.app import create_app
+    from gateway.settings import Settings
+
+    env = streaming_function(transformed, snapstart=True)["Environment"]["Variables"]
+    paths = {env[BEFORE_CHECKPOINT_ENV], env[AFTER_RESTORE_ENV]}
+    assert all(path.startswith("/") for path in paths) and len(paths) == 2
+    previous = {name: os.environ.get(name) for name in (BEFORE_CHECKPOINT_ENV, AFTER_RESTORE_ENV)}
+    os.environ.update({name: env[name] for name in previous})
+    try:
+        app = create_app(Settings(proxy_api_key="k"))
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    served = {(route.path, tuple(sorted(route.methods))) for route in app.routes if hasattr(route, "methods")}
+    for path in paths:
+        assert (path, ("POST",)) in served, path
+    assert not paths & set(app.openapi()["paths"])
+
+
+def test_streaming_variants_stay_in_step(source):
+    """Apart from SnapStart itself, both variants must be the same function."""
+    resources = source["Resources"]
+    plain = copy.deepcopy(resources["GatewayFunction"])
+    snap = copy.deepcopy(resources["GatewaySnapStartFunction"])
+    assert (plain.pop("Condition"), snap.pop("Condition")) == ("SnapStartOff", "SnapStartOn")
+    for properties in (plain["Properties"], snap["Properties"]):
+        properties.pop("Description")
+    assert snap["Properties"].pop("AutoPublishAlias") == "live"
+    assert snap["Properties"].pop("SnapStart") == {"ApplyOn": "PublishedVersions"}
+    hooks = snap["Properties"]["Environment"]["Variables"]
+    hooks.pop(BEFORE_CHECKPOINT_ENV)
+    hooks.pop(AFTER_RESTORE_ENV)
+    assert plain == snap
+
+
+def test_snapstart_parameter_conditions_and_adapter_rule(source):
+    parameter = source["Parameters"]["EnableSnapStart"]
+    assert parameter["Default"] == "false" and sorted(parameter["AllowedValues"]) == ["false", "true"]
+    assert source["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+    assert source["Conditions"]["SnapStartOff"] == {"Fn::Not": [{"Condition": "SnapStartOn"}]}
+    rule = source["Rules"]["SnapStartNeedsAdapterHooks"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+    refused = rule["Assertions"][0]["Assert"]["Fn::Not"][0]["Fn::Contains"]
+    assert refused[1] == {"Ref": "LwaLayerVersion"}
+    minimum = int(source["Parameters"]["LwaLayerVersion"]["MinValue"])
+    assert set(refused[0]) == {str(n) for n in range(minimum, 30)}  # every version without the hooks (< v1.1.0)
+    outputs = source["Outputs"]
+    for name in ("FunctionUrl", "AnthropicBaseUrl", "OpenAIBaseUrl", "GatewayFunctionName"):
+        text = json.dumps(outputs[name]["Value"])
+        assert "SnapStartOn" in text and "GatewaySnapStartFunction" in text and '"GatewayFunction' in text, name
+
+
+@pytest.mark.parametrize("snapstart", [False, True], ids=["default", "snapstart"])
+def test_lambda_web_adapter_settings(transformed, snapstart):
+    function = streaming_function(transformed, snapstart)
     env = function["Environment"]["Variables"]
     assert function["Handler"] == "run.sh"
     assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
@@ -123,6 +240,8 @@ def test_buffered_function_is_mangum_behind_api_gateway(transformed):
     assert not any("LambdaAdapterLayer" in json.dumps(layer) for layer in function["Layers"])
     assert resources_of(transformed, "AWS::ApiGateway::RestApi")
     assert "FunctionUrlConfig" not in function
+    assert "SnapStart" not in function and "AutoPublishAlias" not in function
+    assert BEFORE_CHECKPOINT_ENV not in function["Environment"]["Variables"]
 
 
 def test_architectures_and_runtimes_agree_with_the_layer(transformed):
@@ -132,11 +251,14 @@ def test_architectures_and_runtimes_agree_with_the_layer(transformed):
     layer_archs = layer["Properties"]["CompatibleArchitectures"]
     layer_runtimes = layer["Properties"]["CompatibleRuntimes"]
     assert layer_archs == ["arm64"]
-    # The Makefile installs wheels for CPython 3.12 on aarch64: the layer must claim exactly that.
+    # The Makefiles install wheels and write byte code for CPython 3.12 on aarch64: the layer must claim exactly that.
     makefile = (REPO_ROOT / "layers" / "kiro_core" / "Makefile").read_text(encoding="utf-8")
-    assert "--python-version 3.12" in makefile and "aarch64" in makefile
+    assert "RUNTIME_PYTHON ?= 3.12" in makefile and "--python-version $(RUNTIME_PYTHON)" in makefile
+    assert "aarch64" in makefile
+    functions_makefile = (REPO_ROOT / "functions" / "Makefile").read_text(encoding="utf-8")
+    assert "RUNTIME_PYTHON ?= 3.12" in functions_makefile
     assert layer_runtimes == ["python3.12"]
-    for name in ("GatewayFunction", "BufferedFunction"):
+    for name in ("GatewayFunction", "GatewaySnapStartFunction", "BufferedFunction"):
         function = transformed["Resources"][name]["Properties"]
         assert function["Architectures"] == layer_archs, name
         assert function["Runtime"] in layer_runtimes, name
@@ -165,7 +287,15 @@ def test_iam_policies_grant_exactly_the_secret_and_the_table(transformed):
                     granted.setdefault(json.dumps(resource), set()).update(actions)
         assert granted == expected, role_name
         # Only the AWS-managed logging policy besides: nothing else attached.
-        assert role.get("ManagedPolicyArns") == ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+        managed = json.dumps(role.get("ManagedPolicyArns")).replace("${AWS::Partition}", "aws")
+        assert managed in (
+            json.dumps(["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]),
+            json.dumps([{"Fn::Sub": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]),
+        ), role_name
+    # Both streaming variants run with the one streaming role.
+    assert "GatewaySnapStartFunctionRole" not in transformed["Resources"]
+    for name in STREAMING.values():
+        assert transformed["Resources"][name]["Properties"]["Role"] == {"Fn::GetAtt": ["GatewayFunctionRole", "Arn"]}
 
 
 def test_state_table_secret_and_logs(source, transformed):
@@ -182,7 +312,7 @@ def test_state_table_secret_and_logs(source, transformed):
     assert secret["UpdateReplacePolicy"] == "Retain"  # a replacement must not drop the rotated token
     assert not any(p.get("NoEcho") for p in source.get("Parameters", {}).values())
 
-    for name in ("GatewayFunction", "BufferedFunction"):
+    for name in ("GatewayFunction", "GatewaySnapStartFunction", "BufferedFunction"):
         logging_config = transformed["Resources"][name]["Properties"]["LoggingConfig"]
         group = transformed["Resources"][logging_config["LogGroup"]["Ref"]]
         assert group["Type"] == "AWS::Logs::LogGroup"
@@ -191,8 +321,10 @@ def test_state_table_secret_and_logs(source, transformed):
 
 def test_parameters_and_outputs(source):
     parameters = source["Parameters"]
-    assert int(parameters["LwaLayerVersion"]["Default"]) >= 27
-    assert int(parameters["MemorySize"]["Default"]) == 1024
+    assert int(parameters["LwaLayerVersion"]["Default"]) == 30  # Lambda Web Adapter v1.1.0
+    assert "30 is v1.1.0" in parameters["LwaLayerVersion"]["Description"]
+    assert int(parameters["MemorySize"]["Default"]) == 1024  # docs/deploy.md, "Choosing MemorySize"
+    assert "Choosing MemorySize" in (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     assert int(parameters["Timeout"]["Default"]) >= 600
     for name in ("LogRetentionDays", "ModelCacheTtl"):
         assert name in parameters
