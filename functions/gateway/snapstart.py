@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from gateway.runtime import RuntimeHolder
+from gateway.runtime_holder import RuntimeHolder
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,9 @@ def test_text_answer_not_streamed(gateway: GatewayProcess, fake: FakeKiro) -> No
 
 
 def test_text_answer_streamed(gateway: GatewayProcess, fake: FakeKiro) -> None:
-    fake.enqueue_chat(text_stream("One two three four five six.", pieces=6))
+    script = text_stream("One two three four five six.", pieces=6)
+    # frames that arrive together may leave in one delta: a pause makes "streamed in pieces" independent of timing
+    fake.enqueue_chat([*script[:3], Pause(0.05), *script[3:]])
     with client(gateway).responses.stream(model=MODEL, input="count", reasoning={"effort": "none"}) as stream:
         deltas = [event.delta for event in stream if event.type == "response.output_text.delta"]
         final = stream.get_final_response()

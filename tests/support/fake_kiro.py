@@ -80,17 +80,20 @@ def _endpoint(name: str) -> str:
 
 class FakeKiro:
     """The fake upstream. `piece_sizes=(lo, hi)`: stream bytes leave in pieces of lo..hi bytes, each its own HTTP
-    chunk, with `piece_delay` seconds between them. `rotate_refresh_tokens=False` makes refresh responses omit the
-    new refresh token (and the old one stays valid). `refresh_delay` widens race windows on refresh endpoints."""
+    chunk, with `piece_delay` seconds between them. `frame_writes=True` instead sends every script frame as one
+    HTTP chunk in one network write (how Kiro itself sends), ignoring `piece_sizes`. `rotate_refresh_tokens=False`
+    makes refresh responses omit the new refresh token (and the old one stays valid). `refresh_delay` widens race
+    windows on refresh endpoints."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, piece_sizes: tuple[int, int] = (1, 7),
                  piece_delay: float = 0.0, seed: int = 0, access_token_ttl: int = 3600,
                  rotate_refresh_tokens: bool = True, refresh_delay: float = 0.0,
-                 profile_arn: str = DEFAULT_PROFILE_ARN) -> None:
+                 profile_arn: str = DEFAULT_PROFILE_ARN, frame_writes: bool = False) -> None:
         if not 1 <= piece_sizes[0] <= piece_sizes[1]:
             raise ValueError("piece_sizes must be (lo, hi) with 1 <= lo <= hi")
         self.piece_sizes = piece_sizes
         self.piece_delay = piece_delay
+        self.frame_writes = frame_writes
         self.access_token_ttl = access_token_ttl
         self.rotate_refresh_tokens = rotate_refresh_tokens
         self.refresh_delay = refresh_delay

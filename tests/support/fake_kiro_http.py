@@ -47,6 +47,7 @@ class FakeKiroServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops SYNs (a 1 s retry) when 20 clients connect at once
 
     def __init__(self, address: tuple[str, int], fake: FakeKiro) -> None:
         super().__init__(address, _Handler)
@@ -194,11 +195,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             pending = bytearray()
             for step in steps:
-                if isinstance(step, bytes | bytearray):
-                    pending += step
-                    continue
-                if isinstance(step, Corrupt):
-                    pending += step.encode()
+                if isinstance(step, bytes | bytearray | Corrupt):
+                    pending += step.encode() if isinstance(step, Corrupt) else step
+                    if fake.frame_writes:
+                        self._write_chunk(fake, pending)
+                        pending.clear()
                     continue
                 self._write_pieces(fake, rng, pending)
                 pending.clear()
@@ -219,6 +220,11 @@ class _Handler(BaseHTTPRequestHandler):
         while offset < len(data):
             piece = bytes(data[offset:offset + rng.randint(lo, hi)])
             offset += len(piece)
+            self._write_chunk(fake, piece)
+
+    def _write_chunk(self, fake: FakeKiro, piece: bytes | bytearray) -> None:
+        """One HTTP chunk in one `send` (wfile is unbuffered and Nagle is off, so it leaves as its own segment)."""
+        if piece:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             if fake.piece_delay:
                 time.sleep(fake.piece_delay)

@@ -1,4 +1,9 @@
-"""Anthropic surface: `/v1/messages` and `/v1/messages/count_tokens` (Claude Code's `?beta=true` included)."""
+"""Anthropic surface: `/v1/messages` and `/v1/messages/count_tokens` (Claude Code's `?beta=true` included).
+
+Imports of the request machinery (upstream client, converters, formatters, pydantic request models) are made in the
+handler, on its first call: a process serves one API surface more often than not, and none of it is needed to
+answer `/health`, so start-up (Lambda's readiness check, `kiro-gateway serve`) does not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.openapi_bodies import json_body
-from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
-from kiro_core.convert.anthropic import anthropic_to_conversation
-from kiro_core.format.anthropic import AnthropicStreamFormatter, anthropic_message
-from kiro_core.models.anthropic import CountTokensRequest, MessagesRequest
-from kiro_core.stream import collect
-from kiro_core.tokens import estimate_input_tokens
 
 router = APIRouter()
 
 
-@router.post("/v1/messages", openapi_extra=json_body(MessagesRequest))
+@router.post("/v1/messages", openapi_extra=json_body("kiro_core.models.anthropic:MessagesRequest"))
 async def messages(request: Request) -> Response:
+    from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
+    from kiro_core.convert.anthropic import anthropic_to_conversation
+    from kiro_core.format.anthropic import AnthropicStreamFormatter, anthropic_message
+    from kiro_core.models.anthropic import MessagesRequest
+    from kiro_core.stream import collect
+
     runtime, _parsed, conversation = await read_conversation(request, MessagesRequest, anthropic_to_conversation)
     answer = await open_answer(request, runtime, conversation)
     message_id = f"msg_{uuid.uuid4().hex[:24]}"
@@ -30,7 +35,12 @@ async def messages(request: Request) -> Response:
     return JSONResponse(anthropic_message(collect(events), conversation.model, message_id, answer.input_tokens))
 
 
-@router.post("/v1/messages/count_tokens", openapi_extra=json_body(CountTokensRequest))
+@router.post("/v1/messages/count_tokens", openapi_extra=json_body("kiro_core.models.anthropic:CountTokensRequest"))
 async def count_tokens(request: Request) -> dict[str, int]:
+    from gateway.serving import read_conversation
+    from kiro_core.convert.anthropic import anthropic_to_conversation
+    from kiro_core.models.anthropic import CountTokensRequest
+    from kiro_core.tokens import estimate_input_tokens
+
     _runtime, _parsed, conversation = await read_conversation(request, CountTokensRequest, anthropic_to_conversation)
     return {"input_tokens": estimate_input_tokens(conversation)}

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from gateway.runtime import GatewayRuntime, RuntimeHolder
 from kiro_core.errors import ErrorKind, GatewayError
+
+if TYPE_CHECKING:
+    from gateway.runtime import GatewayRuntime
+    from gateway.runtime_holder import RuntimeHolder
 
 OPEN_PATHS = {"/", "/health", "/docs", "/openapi.json"}
 

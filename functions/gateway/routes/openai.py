@@ -1,4 +1,9 @@
-"""OpenAI surface: `/v1/chat/completions`."""
+"""OpenAI surface: `/v1/chat/completions`.
+
+Imports of the request machinery (upstream client, converters, formatters, pydantic request models) are made in the
+handler, on its first call: a process serves one API surface more often than not, and none of it is needed to
+answer `/health`, so start-up (Lambda's readiness check, `kiro-gateway serve`) does not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.openapi_bodies import json_body
-from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
-from kiro_core.convert.openai import openai_to_conversation
-from kiro_core.format.openai import OpenAIStreamFormatter, openai_completion
-from kiro_core.models.openai import ChatCompletionRequest
-from kiro_core.stream import collect
 
 router = APIRouter()
 
 OPENAI_KEEPALIVE = b": keep-alive\n\n"
 
 
-@router.post("/v1/chat/completions", openapi_extra=json_body(ChatCompletionRequest))
+@router.post("/v1/chat/completions", openapi_extra=json_body("kiro_core.models.openai:ChatCompletionRequest"))
 async def chat_completions(request: Request) -> Response:
+    from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
+    from kiro_core.convert.openai import openai_to_conversation
+    from kiro_core.format.openai import OpenAIStreamFormatter, openai_completion
+    from kiro_core.models.openai import ChatCompletionRequest
+    from kiro_core.stream import collect
+
     runtime, _chat, conversation = await read_conversation(request, ChatCompletionRequest, openai_to_conversation)
     answer = await open_answer(request, runtime, conversation)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"

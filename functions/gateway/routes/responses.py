@@ -2,6 +2,10 @@
 
 Stateless by design: the client sends its whole history every turn (Codex does, with `store: false`), so there is
 no `GET /v1/responses/{id}` and `previous_response_id` is refused by the adapter.
+
+Imports of the request machinery (upstream client, converters, formatters, pydantic request models) are made in the
+handler, on its first call: a process serves one API surface more often than not, and none of it is needed to
+answer `/health`, so start-up (Lambda's readiness check, `kiro-gateway serve`) does not pay for it.
 """
 
 from __future__ import annotations
@@ -13,19 +17,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.openapi_bodies import json_body
-from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
-from kiro_core.convert.responses import custom_tool_names, responses_to_conversation
-from kiro_core.format.responses import ResponsesStreamFormatter, responses_object
-from kiro_core.models.responses import ResponsesRequest
-from kiro_core.stream import collect
 
 router = APIRouter()
 
 RESPONSES_KEEPALIVE = b": keep-alive\n\n"
 
 
-@router.post("/v1/responses", openapi_extra=json_body(ResponsesRequest))
+@router.post("/v1/responses", openapi_extra=json_body("kiro_core.models.responses:ResponsesRequest"))
 async def create_response(request: Request) -> Response:
+    from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
+    from kiro_core.convert.responses import custom_tool_names, responses_to_conversation
+    from kiro_core.format.responses import ResponsesStreamFormatter, responses_object
+    from kiro_core.models.responses import ResponsesRequest
+    from kiro_core.stream import collect
+
     runtime, parsed, conversation = await read_conversation(request, ResponsesRequest, responses_to_conversation)
     answer = await open_answer(request, runtime, conversation)
     response_id = f"resp_{uuid.uuid4().hex}"
