@@ -17,6 +17,7 @@ class _KindInfo:
     openai_type: str
     openai_code: str | None
     anthropic_type: str
+    anthropic_status: int | None = None  # where Anthropic's API uses another status (quota: 402, not 429)
 
 
 class ErrorKind(Enum):
@@ -29,7 +30,8 @@ class ErrorKind(Enum):
     NOT_FOUND = _KindInfo(404, "invalid_request_error", "not_found", "not_found_error")
     REQUEST_TOO_LARGE = _KindInfo(413, "invalid_request_error", "request_too_large", "request_too_large")
     RATE_LIMIT = _KindInfo(429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error")
-    QUOTA = _KindInfo(429, "insufficient_quota", "insufficient_quota", "rate_limit_error")
+    THROTTLED = _KindInfo(429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error")  # not retried here
+    QUOTA = _KindInfo(429, "insufficient_quota", "insufficient_quota", "billing_error", anthropic_status=402)
     UPSTREAM = _KindInfo(502, "api_error", "upstream_error", "api_error")
     OVERLOADED = _KindInfo(529, "api_error", "overloaded", "overloaded_error")
     TIMEOUT = _KindInfo(504, "timeout_error", "timeout", "timeout_error")
@@ -47,12 +49,19 @@ class GatewayError(Exception):
     `status` defaults to the kind's status but may carry the upstream's own (e.g. 503) so clients see the truth.
     """
 
-    def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None, param: str | None = None):
+    def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None, param: str | None = None,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status if status is not None else kind.status
         self.param = param
+        self.retry_after = retry_after  # seconds the client should wait (→ `Retry-After`), when known
+
+    def status_for(self, anthropic: bool) -> int:
+        """The HTTP status in the client's own API: the kind's Anthropic status unless a specific one was given."""
+        special = self.kind.value.anthropic_status
+        return special if anthropic and special is not None and self.status == self.kind.status else self.status
 
     def __repr__(self) -> str:
         return f"GatewayError({self.kind.name}, {self.status}, {self.message!r})"

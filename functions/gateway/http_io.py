@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -23,10 +24,17 @@ def is_anthropic_path(path: str) -> bool:
 
 
 def error_response(path: str, error: GatewayError) -> JSONResponse:
-    """The error as the API behind `path` shapes it, with the classified status."""
-    body = anthropic_error_body(error) if is_anthropic_path(path) else openai_error_body(error)
-    headers = {"x-should-retry": "false"} if error.status < 500 and error.status != 429 else None
-    return JSONResponse(body, status_code=error.status, headers=headers)
+    """The error as the API behind `path` shapes it, with the classified status and, when known, `Retry-After`
+    in whole seconds (rounded up: a client that waits exactly that long must not be early)."""
+    anthropic = is_anthropic_path(path)
+    body = anthropic_error_body(error) if anthropic else openai_error_body(error)
+    status = error.status_for(anthropic)
+    headers: dict[str, str] = {}
+    if status < 500 and status != 429:
+        headers["x-should-retry"] = "false"
+    if error.retry_after is not None:
+        headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 class ClientGone(Exception):
