@@ -88,6 +88,8 @@ class UpstreamErrorEvent:
     kind: UpstreamErrorKind
     code: str  # :exception-type / :error-code / reason, e.g. "ThrottlingException"
     message: str
+    reason: str | None = None  # Kiro's `reason` from the frame's JSON payload, e.g. "USER_REQUEST_RATE_EXCEEDED"
+    retry_after_ms: float | None = None  # Kiro's `retryAfterMilliseconds`, when the frame carries one
 
 
 KiroEvent = (
@@ -155,6 +157,7 @@ class StreamError:
 
     kind_name: str
     message: str
+    retry_after: float | None = None  # seconds, from Kiro's own hint or its documented penalty window
 
 
 OutputEvent = ThinkingDelta | ContentDelta | ToolCallComplete | Finish | StreamError

@@ -165,6 +165,19 @@ def _error_message(payload: bytes, headers: dict[str, Any]) -> str:
     return text[:_MAX_ERROR_TEXT]
 
 
+def _error_reason(payload: bytes) -> tuple[str | None, float | None]:
+    """Kiro's `reason` and `retryAfterMilliseconds` of an error/exception frame, when its payload is JSON."""
+    try:
+        parsed = _loads(payload.decode("utf-8", "replace")) if payload[:1] == b"{" else None
+    except ValueError:
+        return None, None
+    if not isinstance(parsed, dict):
+        return None, None
+    reason, retry_ms = parsed.get("reason"), parsed.get("retryAfterMilliseconds")
+    return (reason if isinstance(reason, str) and reason else None,
+            float(retry_ms) if isinstance(retry_ms, int | float) and not isinstance(retry_ms, bool) else None)
+
+
 class KiroEventDecoder:
     """Incremental decoder: feed network chunks as they arrive, get the events of every completed frame."""
 
@@ -265,10 +278,14 @@ class KiroEventDecoder:
         if message_type == "exception":
             code = headers.get(":exception-type")
             code = code if isinstance(code, str) and code else "UnknownException"
-            return UpstreamErrorEvent(UpstreamErrorKind.EXCEPTION, code, _error_message(payload, headers) or code)
+            reason, retry_ms = _error_reason(payload)
+            return UpstreamErrorEvent(UpstreamErrorKind.EXCEPTION, code, _error_message(payload, headers) or code,
+                                      reason, retry_ms)
         if message_type == "error":
             code = headers.get(":error-code")
             code = code if isinstance(code, str) and code else "UnknownError"
-            return UpstreamErrorEvent(UpstreamErrorKind.ERROR, code, _error_message(payload, headers) or code)
+            reason, retry_ms = _error_reason(payload)
+            return UpstreamErrorEvent(UpstreamErrorKind.ERROR, code, _error_message(payload, headers) or code,
+                                      reason, retry_ms)
         logger.warning("skipping event-stream frame with unknown :message-type %r", message_type)
         return None

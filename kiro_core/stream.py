@@ -10,9 +10,9 @@ Decisions worth knowing (reference §3.4, §3.6, §6):
   on with broken or empty arguments — clients would run it and loop — but reported in a notice and the answer ends
   with reason "length". An open call with no arguments at all counts as cut, for the same reason.
 * Output tokens are estimated from everything the model generated: thinking, text and tool-call arguments (a large
-  `Write` call is most of an answer's tokens). Input tokens: the upstream's `tokenUsage` when sent, else the
-  context-usage percentage of the model's window (not reduced by the output: an estimate that errs high is what
-  context accounting needs), else the caller's estimate.
+  `Write` call is most of an answer's tokens). Input tokens: the upstream's `tokenUsage` when sent, else the larger
+  of the context-usage percentage of the model's window (not reduced by the output: an estimate that errs high is
+  what context accounting needs) and the caller's local estimate.
 * `Usage.input_tokens` counts uncached plus cache-read tokens (as the upstream's own figure is read); cache writes are
   only in `cache_creation_input_tokens`.
 """
@@ -47,6 +47,7 @@ from kiro_core.events import (
 )
 from kiro_core.thinking import ThinkingExtractor
 from kiro_core.tokens import claude_tokens
+from kiro_core.upstream_reasons import FailureClass, classify
 
 THINKING_HANDLING_MODES: tuple[str, ...] = ("as_reasoning_content", "remove", "pass", "strip_tags")
 
@@ -134,9 +135,30 @@ def _stream_error(event: UpstreamErrorEvent) -> StreamError:
         return StreamError("UPSTREAM", f"The upstream stream stopped mid-frame; the answer is incomplete ({message}).")
     if kind is UpstreamErrorKind.INVALID_STATE:
         return StreamError("UPSTREAM", f"The upstream reported an invalid state ({code}): {message}")
+    read = classify(0, event.reason, message, event.retry_after_ms)
+    named = _STREAM_KINDS.get(read.failure)
+    said = f"{message} (reason: {event.reason})" if event.reason else message
+    if named is not None:
+        kind_name, what = named
+        wait = read.retry_after if kind_name == "THROTTLED" else None
+        return StreamError(kind_name, f"{what} ({code}): {said}", wait)
     if code.rsplit("#", 1)[-1] == "ThrottlingException":  # also "com.amazon...#ThrottlingException"
-        return StreamError("RATE_LIMIT", f"The upstream is throttling requests ({code}): {message}")
-    return StreamError("UPSTREAM", f"The upstream failed mid-answer ({code}): {message}")
+        return StreamError("RATE_LIMIT", f"The upstream is throttling requests ({code}): {said}", read.retry_after)
+    return StreamError("UPSTREAM", f"The upstream failed mid-answer ({code}): {said}")
+
+
+# In-stream failures Kiro names with a reason (reference 2026 §5): the ErrorKind they become, and what it means.
+_STREAM_KINDS: dict[FailureClass, tuple[str, str]] = {
+    FailureClass.THROTTLED: ("THROTTLED", "Kiro is throttling this account; wait before the next request"),
+    FailureClass.BUSY: ("RATE_LIMIT", "Kiro is busy"),
+    FailureClass.CAPACITY: ("OVERLOADED", "Kiro has no capacity for this model right now"),
+    FailureClass.QUOTA: ("QUOTA", "The Kiro account's usage limit is reached"),
+    FailureClass.SUSPENDED: ("PERMISSION", "The Kiro account is suspended"),
+    FailureClass.CONTEXT: ("CONTEXT_TOO_LONG", "The conversation is too large for Kiro; compact it"),
+    FailureClass.VALIDATION: ("INVALID_REQUEST", "Kiro refused the request"),
+    FailureClass.SIGNATURE: ("INVALID_REQUEST", "Kiro refused the replayed reasoning"),
+    FailureClass.MODEL: ("INVALID_REQUEST", "Kiro does not offer this model to this account"),
+}
 
 
 class ResponseAssembler:
@@ -365,9 +387,10 @@ class ResponseAssembler:
                 cache_creation_input_tokens=upstream.cache_write_input_tokens,
                 credits=self._credits,
             )
-        input_tokens = int(self._context_percentage / 100 * self._max_input + 0.5)
-        if input_tokens <= 0:
-            input_tokens = self._input_estimate
+        # The larger of the upstream-derived figure and the local estimate (reference 2026 §6.4): the percentage's
+        # denominator can be stale and it saturates at 100%, and Claude Code compacts on what it is told.
+        from_upstream = int(self._context_percentage / 100 * self._max_input + 0.5)
+        input_tokens = max(from_upstream, self._input_estimate)
         return Usage(input_tokens=input_tokens, output_tokens=output_tokens, credits=self._credits)
 
 

@@ -83,6 +83,7 @@ class UpstreamFailure:
     reason: str | None
     message: str
     retry_after: float | None
+    exception: str | None = None  # the `__type` short name, e.g. "ValidationException", when the body has one
 
 
 def _first(data: dict[str, Any], *names: str) -> Any:
@@ -102,7 +103,7 @@ def read_failure(status: int, body: bytes | str) -> UpstreamFailure:
         data = json.loads(text) if text.startswith("{") else None
     except ValueError:
         data = None
-    message, reason, retry_ms = text[:500], None, None
+    message, reason, retry_ms = text[:500] or "(empty body)", None, None
     if isinstance(data, dict):
         nested = data.get("error") if isinstance(data.get("error"), dict) else {}
         message = str(_first(data, "message", "Message", "error_description") or _first(nested, "message")
@@ -110,6 +111,11 @@ def read_failure(status: int, body: bytes | str) -> UpstreamFailure:
         raw_reason = _first(data, "reason") or _first(nested, "reason")
         reason = str(raw_reason) if raw_reason is not None else None
         retry_ms = _first(data, "retryAfterMilliseconds") or _first(nested, "retryAfterMilliseconds")
+        exception = data.get("__type")
+        if isinstance(exception, str) and exception:
+            read = classify(status, reason, message, retry_ms)
+            return UpstreamFailure(read.failure, read.reason, read.message, read.retry_after,
+                                   exception.rsplit("#", 1)[-1])
     return classify(status, reason, message, retry_ms)
 
 

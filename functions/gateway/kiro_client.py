@@ -24,7 +24,7 @@ import httpx
 
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
-from gateway.upstream_errors import classify_network_error, classify_status
+from gateway.upstream_errors import classify_network_error, classify_upstream, refresh_may_help
 from kiro_core.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -210,15 +210,16 @@ class KiroClient:
                 return response
             body = await response.aread()
             await response.aclose()
-            if response.status_code in (401, 403) and not refreshed:
+            if response.status_code in (401, 403) and not refreshed and refresh_may_help(response.status_code, body):
                 log.info("kiro answered %s: refreshing the access token and retrying", response.status_code)
                 refreshed = True
                 await self._force_refresh(token)  # the rejected token: a refresh another request did is reused
                 if on_retry:
                     on_retry()
                 continue  # the refresh retry does not consume a backoff attempt
-            last_error = classify_status(response.status_code, body)
-            if response.status_code != 429 and response.status_code < 500:
+            last_error, retryable = classify_upstream(response.status_code, body)
+            if not retryable:
+                log.warning("kiro answered %s, not retried: %s", response.status_code, last_error.kind.name)
                 raise last_error
             attempt += 1
             log.warning("kiro answered %s (attempt %s/%s)", response.status_code, attempt, self.retry.attempts)

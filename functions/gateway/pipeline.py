@@ -87,7 +87,7 @@ class _Attempt:
 
 def _stream_error_to_gateway(error: StreamError) -> GatewayError:
     kind = ErrorKind[error.kind_name] if error.kind_name in ErrorKind.__members__ else ErrorKind.UPSTREAM
-    return GatewayError(kind, error.message)
+    return GatewayError(kind, error.message, retry_after=error.retry_after)
 
 
 class AnswerStream:

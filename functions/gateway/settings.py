@@ -77,7 +77,7 @@ class Settings:
     keepalive_interval: float = 5.0  # seconds of upstream silence before a ping / SSE comment goes out
     # conversion
     tool_description_max_length: int = 10000
-    kiro_max_payload_bytes: int = 600_000  # Kiro answers a cryptic 400 above ~615 KB
+    kiro_max_payload_bytes: int = 0  # off: forward once and classify Kiro's own size rejection (reference 2026 §6.3)
     fake_reasoning: bool = True
     fake_reasoning_max_tokens: int = 4000
     fake_reasoning_budget_cap: int = 10000

@@ -1,55 +1,75 @@
 """Turning upstream failures into classified `GatewayError`s with messages a user can act on.
 
-Kiro error bodies look like `{"message": ..., "reason": ...}` (runtime host: `{"__type": "...#ValidationException",
-"message": ...}`); network failures are httpx exceptions. Nothing here ever echoes request headers or tokens.
+Kiro's bodies are read by `kiro_core.upstream_reasons` (its error vocabulary); network failures are httpx exceptions.
+Nothing here ever echoes request headers or tokens.
 """
 
 from __future__ import annotations
 
-import json
 import ssl
 
 import httpx
 
 from kiro_core.errors import ErrorKind, GatewayError
+from kiro_core.upstream_reasons import FailureClass, UpstreamFailure, read_failure
 
-# Known `reason` codes → what the user should understand (Kiro's own messages are terse).
-_REASON_MESSAGES = {
-    "CONTENT_LENGTH_EXCEEDS_THRESHOLD": "Model context limit reached: the conversation is larger than the model "
-    "accepts. Compact or shorten it.",
-    "MONTHLY_REQUEST_COUNT": "Monthly request limit reached: the Kiro account has used its monthly quota.",
-    "INVALID_MODEL_ID": "Kiro does not know this model. Call /v1/models for the available ones.",
-}
+_CAPACITY_HINT = "Kiro has no capacity for this model right now: try again in a minute or pick another model."
 
 
-def _upstream_message(body: bytes) -> tuple[str, str | None]:
-    """(message, reason) from a Kiro error body; falls back to the raw text, shortened."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return (text[:500] or "(empty body)"), None
-    if not isinstance(data, dict):
-        return text[:500], None
-    message = str(data.get("message") or data.get("Message") or data.get("error_description") or text[:500])
-    reason = data.get("reason") or data.get("__type")
-    return message, (str(reason) if reason else None)
+def classify_upstream(status: int, body: bytes) -> tuple[GatewayError, bool]:
+    """(the error as the client should see it, worth retrying on the same account a moment later).
+
+    Only a bare 429 or 5xx, or Kiro's "service busy" reasons, are worth a retry; throttling penalties, quota,
+    suspension, named capacity shortages and refused requests never are (a retry sends the same bytes again, or
+    extends the penalty)."""
+    read = read_failure(status, body)
+    retryable = read.failure in (FailureClass.BUSY, FailureClass.UNKNOWN) and (status == 429 or status >= 500) \
+        and status != 524
+    return _client_error(status, read), retryable
+
+
+def refresh_may_help(status: int, body: bytes) -> bool:
+    """A 401/403 is worth one token refresh unless Kiro said why and the why is not the token (quota, throttling,
+    a refused request); a suspension still gets its one refresh-and-retry, as a stale token can look alike."""
+    return read_failure(status, body).failure in (FailureClass.UNKNOWN, FailureClass.SUSPENDED)
 
 
 def classify_status(status: int, body: bytes) -> GatewayError:
-    """An upstream HTTP error as the client should see it: the upstream's status, an explained message."""
-    message, reason = _upstream_message(body)
-    short_reason = reason.rsplit("#", 1)[-1] if reason else None
-    explained = _REASON_MESSAGES.get(short_reason or "")
-    text = f"Kiro API error {status}: {explained or message}"
-    if short_reason and not explained:
-        text += f" (reason: {short_reason})"
-    if short_reason == "CONTENT_LENGTH_EXCEEDS_THRESHOLD" or "too long" in message.lower():
-        return GatewayError(ErrorKind.CONTEXT_TOO_LONG, text, status=400)
-    if short_reason == "MONTHLY_REQUEST_COUNT":
-        return GatewayError(ErrorKind.QUOTA, text, status=429)
+    """An upstream HTTP error as the client should see it (see `classify_upstream`)."""
+    return classify_upstream(status, body)[0]
+
+
+def _client_error(status: int, read: UpstreamFailure) -> GatewayError:
+    """Classified by Kiro's reason, with a message that says what to do and, for throttling, when to come back
+    (`retry_after`). Raw upstream bodies are not echoed: they can carry account ids and profile ARNs (only Kiro's
+    message text is)."""
+    said = f"{read.message} (reason: {read.reason})" if read.reason else \
+        f"{read.message} ({read.exception})" if read.exception else read.message
+    failure = read.failure
+    if failure is FailureClass.THROTTLED:
+        wait = read.retry_after or 8.0
+        return GatewayError(ErrorKind.THROTTLED, f"Kiro is throttling this account: {said}. Wait {wait:g}s "
+                            "before the next request; retrying sooner extends the penalty.", retry_after=wait)
+    if failure is FailureClass.QUOTA:
+        return GatewayError(ErrorKind.QUOTA, f"The Kiro account's usage limit is reached: {said}. Requests fail "
+                            "until the plan's limit resets (see app.kiro.dev) or overage is enabled.")
+    if failure is FailureClass.SUSPENDED:
+        return GatewayError(ErrorKind.PERMISSION, f"The Kiro account is suspended: {said}. Contact Kiro support "
+                            "to restore access; the gateway does not retry.", status=403)
+    if failure is FailureClass.CONTEXT:
+        return GatewayError(ErrorKind.CONTEXT_TOO_LONG, f"The conversation is too large for Kiro: {said}. Compact "
+                            "or shorten it (Claude Code: /compact).", status=400)
+    if failure is FailureClass.CAPACITY:
+        return GatewayError(ErrorKind.OVERLOADED, f"{_CAPACITY_HINT} ({said})", status=503,
+                            retry_after=read.retry_after)
+    if failure is FailureClass.MODEL:
+        return GatewayError(ErrorKind.INVALID_REQUEST, f"Kiro does not offer this model to this account: {said}. "
+                            "See /v1/models for the available ones.", status=400)
+    if failure in (FailureClass.VALIDATION, FailureClass.SIGNATURE):
+        return GatewayError(ErrorKind.INVALID_REQUEST, f"Kiro refused the request: {said}.", status=400)
+    text = f"Kiro API error {status}: {said}"
     if status == 429:
-        return GatewayError(ErrorKind.RATE_LIMIT, text, status=429)
+        return GatewayError(ErrorKind.RATE_LIMIT, text, status=429, retry_after=read.retry_after)
     if status in (401, 403):
         return GatewayError(
             ErrorKind.PERMISSION,
@@ -59,10 +79,13 @@ def classify_status(status: int, body: bytes) -> GatewayError:
         )
     if status == 404:
         return GatewayError(ErrorKind.NOT_FOUND, text, status=404)
+    if status == 524:
+        return GatewayError(ErrorKind.TIMEOUT, f"{text}. Kiro's edge timed out; the gateway does not retry.",
+                            status=504)
     if 400 <= status < 500:
         return GatewayError(ErrorKind.INVALID_REQUEST, text, status=status)
     if status in (502, 503, 529):
-        return GatewayError(ErrorKind.OVERLOADED, text, status=status)
+        return GatewayError(ErrorKind.OVERLOADED, text, status=status, retry_after=read.retry_after)
     return GatewayError(ErrorKind.UPSTREAM, text, status=status if status >= 500 else 502)
 
 

@@ -19,7 +19,7 @@ class ConversionOptions:
     # prompt. 0 turns the relocation off.
     tool_description_max_length: int = 10000
     # Kiro rejects bodies above ~615 KB with a cryptic 400; refuse earlier with a clear message. 0 = no guard.
-    max_payload_bytes: int = 600_000
+    max_payload_bytes: int = 0  # off: Kiro decides (the old ~615 KB limit moved); a positive value refuses locally
     # Ask for tag-injected reasoning when the client says nothing about thinking.
     fake_reasoning: bool = True
     # The thinking budget used when the client gives none.

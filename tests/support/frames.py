@@ -40,10 +40,17 @@ def event_frame(event_type: str, payload: dict[str, Any]) -> bytes:
     return encode_frame(headers, json.dumps(payload, separators=(",", ":")).encode())
 
 
-def exception_frame(exception_type: str, message: str) -> bytes:
-    """A `:message-type exception` frame, as Kiro sends mid-stream throttling or internal errors."""
+def exception_frame(exception_type: str, message: str, reason: str | None = None,
+                    retry_after_ms: int | None = None) -> bytes:
+    """A `:message-type exception` frame, as Kiro sends mid-stream throttling or internal errors (with its
+    `reason` and `retryAfterMilliseconds` when given)."""
     headers = {":message-type": "exception", ":exception-type": exception_type, ":content-type": "application/json"}
-    return encode_frame(headers, json.dumps({"message": message}).encode())
+    body: dict[str, object] = {"message": message}
+    if reason is not None:
+        body["reason"] = reason
+    if retry_after_ms is not None:
+        body["retryAfterMilliseconds"] = retry_after_ms
+    return encode_frame(headers, json.dumps(body).encode())
 
 
 def error_frame(error_code: str, message: str) -> bytes:

@@ -76,8 +76,8 @@ def test_retry_after_seconds_and_http_dates() -> None:
     [
         (429, b'{"message":"Too many requests","reason":null}', ErrorKind.RATE_LIMIT, "Too many requests"),
         (400, b'{"message":"Input is too long.","reason":"CONTENT_LENGTH_EXCEEDS_THRESHOLD"}',
-         ErrorKind.CONTEXT_TOO_LONG, "context limit"),
-        (429, b'{"message":"x","reason":"MONTHLY_REQUEST_COUNT"}', ErrorKind.QUOTA, "Monthly"),
+         ErrorKind.CONTEXT_TOO_LONG, "too large for Kiro"),
+        (429, b'{"message":"x","reason":"MONTHLY_REQUEST_COUNT"}', ErrorKind.QUOTA, "usage limit is reached"),
         (400, b'{"message":"Invalid model.","reason":"INVALID_MODEL_ID"}', ErrorKind.INVALID_REQUEST, "/v1/models"),
         (400, b'{"__type":"com.amazon.kiro.runtimeservice#ValidationException",'
               b'"message":"profileArn is required for this request."}', ErrorKind.INVALID_REQUEST,

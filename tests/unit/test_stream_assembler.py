@@ -282,6 +282,13 @@ def test_usage_from_context_percentage() -> None:
     assert usage.output_tokens == claude_tokens("hello there")
 
 
+@pytest.mark.parametrize(("percentage", "estimate", "expected"), [(1.0, 5000, 5000), (10.0, 5000, 20_000),
+                                                                   (100.0, 300_000, 300_000)])
+def test_input_tokens_are_the_larger_of_upstream_and_local(percentage: float, estimate: int, expected: int) -> None:
+    out = assemble([TextEvent("x"), ContextUsageEvent(percentage)], input_tokens=estimate, max_input_tokens=200_000)
+    assert finish_of(out).usage.input_tokens == expected
+
+
 def test_zero_context_percentage_falls_back_to_the_estimate() -> None:
     assert finish_of(assemble([TextEvent("x"), ContextUsageEvent(0.0)], input_tokens=4321)).usage.input_tokens == 4321
 
