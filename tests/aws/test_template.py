@@ -332,3 +332,56 @@ def test_parameters_and_outputs(source):
     for name in ("FunctionUrl", "SecretArn", "TableName", "BufferedApiUrl", "AnthropicBaseUrl", "OpenAIBaseUrl"):
         assert name in outputs, name
     assert outputs["SecretArn"]["Value"] == {"Ref": "KiroSecret"}
+
+
+# ---------------------------------------------------------------- cost guard (issue 10)
+
+
+def with_conditions(template: dict[str, Any], *active: str) -> dict[str, dict[str, Any]]:
+    """Resources a stack has when exactly the named conditions hold (SnapStart off unless named)."""
+    on = {None, *active, "SnapStartOff" if "SnapStartOn" not in active else "SnapStartOn"}
+    return {name: r for name, r in template["Resources"].items() if r.get("Condition") in on}
+
+
+def test_reserved_concurrency_caps_both_streaming_variants(source, transformed):
+    parameter = source["Parameters"]["ReservedConcurrency"]
+    assert int(parameter["Default"]) == 10 and int(parameter["MinValue"]) == 0
+    assert "one person" in parameter["Description"] and "0 reserves nothing" in parameter["Description"]
+    assert source["Conditions"]["HasReservedConcurrency"] == {"Fn::Not": [{"Fn::Equals": [
+        {"Ref": "ReservedConcurrency"}, 0]}]}
+    for snapstart in (False, True):
+        function = deployed(transformed, snapstart)["Resources"][STREAMING[snapstart]]["Properties"]
+        assert function["ReservedConcurrentExecutions"] == {
+            "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+
+
+def test_buffered_api_is_absent_by_default(source, transformed):
+    assert source["Parameters"]["EnableBufferedApi"]["Default"] == "false"
+    default = with_conditions(transformed)
+    assert "BufferedFunction" not in default and "BufferedApi" not in default
+    assert not [r for r in default.values() if r["Type"].startswith("AWS::ApiGateway::")]
+    assert source["Outputs"]["BufferedApiUrl"]["Condition"] == "BufferedApiOn"
+    enabled = with_conditions(transformed, "BufferedApiOn")
+    assert enabled["BufferedFunction"]["Type"] == "AWS::Lambda::Function"
+    assert [r for r in enabled.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+
+
+def test_alarms_on_invocations_and_credits_tell_an_optional_email(source, transformed):
+    alarms = resources_of(transformed, "AWS::CloudWatch::Alarm")
+    invocations = alarms["InvocationsAlarm"]["Properties"]
+    assert (invocations["Namespace"], invocations["MetricName"], invocations["Period"]) == (
+        "AWS/Lambda", "Invocations", 3600)
+    assert invocations["Threshold"] == {"Ref": "AlarmInvocationsPerHour"}
+    assert invocations["Dimensions"][0]["Value"] == {
+        "Fn::If": ["SnapStartOn", {"Ref": "GatewaySnapStartFunction"}, {"Ref": "GatewayFunction"}]}
+    credits = alarms["CreditsAlarm"]["Properties"]
+    assert (credits["Namespace"], credits["MetricName"], credits["Statistic"]) == ("KiroGateway", "Credits", "Sum")
+    assert credits["Threshold"] == {"Ref": "AlarmCreditsPerHour"}
+    for alarm in (invocations, credits):
+        assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}],
+                                                    {"Ref": "AWS::NoValue"}]}
+        assert alarm["TreatMissingData"] == "notBreaching"
+    topic = transformed["Resources"]["AlarmTopic"]
+    assert topic["Condition"] == "HasAlarmEmail"
+    assert topic["Properties"]["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}]
+    assert source["Parameters"]["AlarmEmail"]["Default"] == ""
