@@ -11,12 +11,19 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from kiro_core.model_capabilities import ModelCapabilities, capabilities_of
+
 DEFAULT_MAX_INPUT_TOKENS = 200000  # the reference gateway's default when Kiro gives no tokenLimits
 DEFAULT_MAX_OUTPUT_TOKENS = 8192
 
-# The runtime host has no ListAvailableModels, so this list (reference 2.4.dev) is what is known without one.
+# What is known when no catalogue answers (reference 2.4.dev, plus the GA ids of the late-2026 addendum §2.3;
+# announced-only ids such as Haiku 5.5 or Kimi K3 are left to the live catalogue).
 FALLBACK_MODEL_IDS: tuple[str, ...] = (
     "auto",
+    "claude-opus-5.5",
+    "claude-opus-5",
+    "claude-sonnet-5.5",
+    "claude-sonnet-5",
     "claude-sonnet-4",
     "claude-haiku-4.5",
     "claude-sonnet-4.5",
@@ -30,6 +37,9 @@ FALLBACK_MODEL_IDS: tuple[str, ...] = (
     "minimax-m2.1",
     "minimax-m2.5",
     "qwen3-coder-next",
+    "gpt-5.6-sol",
+    "gpt-5.6-terra",
+    "gpt-5.6-luna",
 )
 # Models that work but that Kiro does not list (client-facing name -> Kiro's internal id). The reference's 2.4.dev
 # empties it because the runtime host maps the id to `auto`; pass `hidden={}` to ModelCatalog for that behaviour.
@@ -41,6 +51,8 @@ HIDDEN_FROM_LIST: frozenset[str] = frozenset({"auto"})
 _FAMILY = r"(haiku|sonnet|opus)"
 _CONTEXT_SUFFIX = re.compile(r"\[\d+(?:\.\d+)?[km]\]$")  # Claude Code's `[1m]`, also e.g. `[200k]`
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # 0. a zero minor is Anthropic's alias of the undotted id: claude-sonnet-4-0, claude-opus-5.0 -> claude-opus-5
+    (re.compile(rf"^claude-{_FAMILY}-(\d+)[-.]0(?:-(?:\d{{8}}|latest))?$"), r"claude-\1-\2"),
     # 1. claude-sonnet-4-5[-20250929|-latest|-N] -> claude-sonnet-4.5
     (re.compile(rf"^claude-{_FAMILY}-(\d+)-(\d{{1,2}})(?:-(?:\d{{8}}|latest|\d+))?$"), r"claude-\1-\2.\3"),
     # 2. claude-sonnet-4[-20250514] -> claude-sonnet-4
@@ -74,12 +86,16 @@ class ResolvedModel:
     max_input_tokens: int
 
 
+_UNKNOWN = ModelCapabilities()
+
+
 @dataclass(frozen=True)
 class _Entry:
     model_id: str
     display_name: str
     max_input_tokens: int
     max_output_tokens: int
+    capabilities: ModelCapabilities = _UNKNOWN
 
 
 class ModelCatalog:
@@ -99,6 +115,8 @@ class ModelCatalog:
             entry = _entry(raw)
             if entry is not None:
                 self._entries.setdefault(entry.model_id.lower(), entry)
+        # `deepseek-3-2`, `gpt-5-6-sol`: a client's dashed spelling of a catalogue id that no rule dots
+        self._dashed = {_dashed(key): entry for key, entry in reversed(self._entries.items())}
         self._hidden = {k.lower(): (k, v) for k, v in (HIDDEN_MODELS if hidden is None else hidden).items()}
         self._aliases = {k.lower(): v for k, v in (MODEL_ALIASES if aliases is None else aliases).items()}
         self._alias_names = list((MODEL_ALIASES if aliases is None else aliases).keys())
@@ -107,7 +125,7 @@ class ModelCatalog:
         """alias → normalise → cache → hidden → passthrough. Never raises."""
         target = self._aliases.get(name.strip().lower())
         normalised = normalize_model_name(target if target is not None else name)
-        entry = self._entries.get(normalised.lower())
+        entry = self._entries.get(normalised.lower()) or self._dashed.get(_dashed(normalised))
         if entry is not None:
             source: Literal["cache", "alias"] = "alias" if target is not None else "cache"
             return ResolvedModel(entry.model_id, source, entry.max_input_tokens)
@@ -115,6 +133,15 @@ class ModelCatalog:
         if hidden is not None:
             return ResolvedModel(hidden[1], "hidden", DEFAULT_MAX_INPUT_TOKENS)
         return ResolvedModel(normalised, "alias" if target is not None else "passthrough", DEFAULT_MAX_INPUT_TOKENS)
+
+    def model_ids(self) -> list[str]:
+        """Every catalogue id, in catalogue order (including ids hidden from `/v1/models`)."""
+        return [entry.model_id for entry in self._entries.values()]
+
+    def capabilities(self, model_id: str) -> ModelCapabilities | None:
+        """What the catalogue advertises for `model_id` (a Kiro id), or None when it is not in the catalogue."""
+        entry = self._entries.get(model_id.lower())
+        return entry.capabilities if entry is not None else None
 
     def list_models(self) -> list[dict[str, Any]]:
         """What `/v1/models` shows: known ids minus HIDDEN_FROM_LIST, hidden models and aliases, sorted by id."""
@@ -141,7 +168,12 @@ def _entry(raw: dict[str, Any]) -> _Entry | None:
         display_name=str(raw.get("modelName") or model_id),
         max_input_tokens=_positive(limits.get("maxInputTokens"), DEFAULT_MAX_INPUT_TOKENS),
         max_output_tokens=_positive(limits.get("maxOutputTokens"), DEFAULT_MAX_OUTPUT_TOKENS),
+        capabilities=capabilities_of(raw),
     )
+
+
+def _dashed(model_id: str) -> str:
+    return model_id.lower().replace(".", "-")
 
 
 def _positive(value: Any, default: int) -> int:
@@ -154,4 +186,5 @@ def _row(model_id: str, entry: _Entry | None) -> dict[str, Any]:
         "max_input_tokens": entry.max_input_tokens if entry else DEFAULT_MAX_INPUT_TOKENS,
         "max_output_tokens": entry.max_output_tokens if entry else DEFAULT_MAX_OUTPUT_TOKENS,
         "display_name": entry.display_name if entry else model_id,
+        **(entry.capabilities.as_row() if entry else {}),
     }

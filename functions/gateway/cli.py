@@ -1,4 +1,5 @@
-"""`kiro-gateway`: run the gateway locally (`serve`) and manage the deployed secret (`secret push|show`)."""
+"""`kiro-gateway`: run the gateway locally (`serve`), check the setup live (`doctor`) and manage the deployed secret
+(`secret push|show`)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,13 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def doctor(args: argparse.Namespace) -> int:
+    """`kiro-gateway doctor` (imported on use: `serve` never loads it)."""
+    from gateway.doctor import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiro-gateway", description="OpenAI/Anthropic API gateway for Kiro.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", help="address to bind (default SERVER_HOST or 127.0.0.1)")
     serve_parser.add_argument("--port", type=int, help="port (default SERVER_PORT or 8000)")
     serve_parser.set_defaults(handler=serve)
+    doctor_parser = commands.add_parser("doctor", help="check credentials, catalogue and a few live requests "
+                                        "(asks first: costs a few credits)")
+    doctor_parser.add_argument("--models", help="comma-separated model ids as /v1/models lists them "
+                               "(default: one model per family in the catalogue)")
+    doctor_parser.add_argument("--yes", action="store_true", help="do not ask before sending the paid requests")
+    doctor_parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    doctor_parser.set_defaults(handler=doctor)
     from gateway import cli_secret
 
     cli_secret.register(commands)

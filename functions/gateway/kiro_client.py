@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import hashlib
+import json
 import logging
 import random
 import socket
@@ -34,6 +35,10 @@ SDK_VERSION = "1.0.27"
 CHAT_PATH = "/generateAssistantResponse"
 MODELS_PATH = "/ListAvailableModels"
 CHAT_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
+MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"  # awsJson1.0 on the management host
+AWS_JSON = "application/x-amz-json-1.0"
+ORIGIN = "AI_EDITOR"
+MAX_MODEL_PAGES = 20  # bounded: the catalogue is a few dozen models
 
 
 def machine_fingerprint() -> str:
@@ -64,6 +69,24 @@ def api_base_url(settings: Settings, creds_region: str = "") -> str:
     if settings.kiro_api_host == "q":
         return f"https://q.{region}.amazonaws.com"
     return f"https://runtime.{region}.kiro.dev"
+
+
+def management_base_url(settings: Settings, creds_region: str = "") -> str:
+    """Catalogue (and usage) base URL: KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (one override points every
+    call at a proxy or test double), else `management.{region}.kiro.dev` (addendum §2.1)."""
+    override = settings.kiro_management_base_url or settings.kiro_api_base_url
+    if override:
+        return override.rstrip("/").removesuffix(CHAT_PATH).removesuffix(MODELS_PATH)
+    region = settings.kiro_api_region or creds_region or settings.kiro_region
+    return f"https://management.{region}.kiro.dev"
+
+
+def catalog_account_key(base_url: str, creds: Credentials, settings: Settings) -> str:
+    """A short, non-secret key naming whose catalogue this is: the catalogue differs per account (addendum §2.2),
+    so two credentials must never share a cached list. Built from the host, profile ARN and OIDC client id (never a
+    token, which rotates)."""
+    identity = f"{base_url}|{creds.profile_arn or settings.profile_arn}|{creds.client_id}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
 def profile_arn_for(settings: Settings, creds: Credentials) -> str:
@@ -125,7 +148,8 @@ class KiroClient:
         self._amz_user_agent = f"aws-sdk-js/{SDK_VERSION} KiroIDE-{KIRO_IDE_VERSION}-{machine_fingerprint()}"
         self.retry = RetryPolicy(settings.max_retries, settings.base_retry_delay, settings.max_retry_delay)
 
-    def _headers(self, token: str, attempt: int, target: str | None) -> dict[str, str]:
+    def _headers(self, token: str, attempt: int, target: str | None,
+                 content_type: str = "application/json") -> dict[str, str]:
         headers = {
             "Authorization": f"Bearer {token}",
             "User-Agent": self._user_agent,
@@ -137,7 +161,7 @@ class KiroClient:
         }
         # application/json rather than the SDK's x-amz-json-1.0: every Kiro host reads the body as JSON either way,
         # and generic JSON servers (proxies, test doubles) only recognise the former.
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
         if target:
             headers["x-amz-target"] = target
         return headers
@@ -156,15 +180,50 @@ class KiroClient:
             "POST", url, content=body, stream=True, target=CHAT_TARGET, on_retry=on_retry
         )
 
+    async def catalog_key(self) -> str:
+        """The account key the catalogue is cached under (see `catalog_account_key`)."""
+        creds = await self._credentials()
+        return catalog_account_key(management_base_url(self._settings, creds.region), creds, self._settings)
+
     async def list_models(self) -> list[dict[str, Any]]:
-        """Every model ListAvailableModels offers (all pages)."""
+        """This account's catalogue from the management host (all pages), raw entries unchanged; with
+        KIRO_MODELS_REST_FALLBACK, the legacy REST operation when the management call fails."""
+        try:
+            return await self._list_models_management()
+        except GatewayError as error:
+            if not self._settings.kiro_models_rest_fallback:
+                raise
+            log.warning("management ListAvailableModels failed (%s); trying the REST operation", error.message)
+            return await self._list_models_rest()
+
+    async def _list_models_management(self) -> list[dict[str, Any]]:
+        creds = await self._credentials()
+        url = f"{management_base_url(self._settings, creds.region)}/"
+        arn = creds.profile_arn or self._settings.profile_arn
+        params = {"origin": ORIGIN, **({"profileArn": arn} if arn else {})}
+        request: dict[str, Any] = {"origin": ORIGIN, **({"profileArn": arn} if arn else {})}
+        models: list[dict[str, Any]] = []
+        for _page in range(MAX_MODEL_PAGES):
+            body = json.dumps(request, separators=(",", ":")).encode()
+            response = await self._send_with_retries("POST", url, content=body, params=params, stream=False,
+                                                     target=MODELS_TARGET, content_type=AWS_JSON)
+            data = response.json()
+            models.extend(m for m in data.get("models") or [] if isinstance(m, dict) and m.get("modelId"))
+            next_token = data.get("nextToken")
+            if not next_token:
+                break
+            request["nextToken"] = str(next_token)
+        return models
+
+    async def _list_models_rest(self) -> list[dict[str, Any]]:
+        """The legacy `GET /ListAvailableModels` on the chat host (q host era)."""
         base = await self.base_url()
         params: dict[str, str] = {"origin": "AI_EDITOR", "maxResults": "50"}
         arn = await self.profile_arn()
         if arn:
             params["profileArn"] = arn
         models: list[dict[str, Any]] = []
-        for _page in range(20):  # bounded: the catalogue is a few dozen models
+        for _page in range(MAX_MODEL_PAGES):
             response = await self._send_with_retries("GET", f"{base}{MODELS_PATH}", params=params, stream=False)
             data = response.json()
             models.extend(m for m in data.get("models") or [] if isinstance(m, dict) and m.get("modelId"))
@@ -184,6 +243,7 @@ class KiroClient:
         params: dict[str, str] | None = None,
         target: str | None = None,
         on_retry: Callable[[], None] | None = None,
+        content_type: str = "application/json",
     ) -> httpx.Response:
         refreshed = False
         last_error: GatewayError | None = None
@@ -191,7 +251,7 @@ class KiroClient:
         while attempt < self.retry.attempts:
             token = await self._access_token()
             request = self._http.build_request(
-                method, url, content=content, params=params, headers=self._headers(token, attempt, target)
+                method, url, content=content, params=params, headers=self._headers(token, attempt, target, content_type)
             )
             try:
                 response = await self._http.send(request, stream=stream)

@@ -1,4 +1,7 @@
-"""The model catalogue: ListAvailableModels behind a `ModelCache`, with a fallback list when the upstream has none."""
+"""The model catalogue: ListAvailableModels behind a `ModelCache`, with a fallback list when the upstream has none.
+
+The catalogue is per account, so everything is keyed by the account key the client derives from the credentials:
+a credential swap (a new secret, another profile) gets its own list instead of the previous account's."""
 
 from __future__ import annotations
 
@@ -26,27 +29,40 @@ class ModelService:
         cache: ModelCache,
         ttl_seconds: int,
         clock: Callable[[], float] = time.monotonic,
+        account: Callable[[], Awaitable[str]] | None = None,
     ):
         self._fetch = fetch
         self._cache = cache
         self._ttl = ttl_seconds
         self._clock = clock
-        self._catalog: ModelCatalog | None = None
-        self._valid_until = 0.0
+        self._account = account
+        self._catalogs: dict[str, tuple[ModelCatalog, float]] = {}  # account -> (catalogue, valid until)
         self._lock = asyncio.Lock()
 
     async def catalog(self) -> ModelCatalog:
-        if self._catalog is not None and self._clock() < self._valid_until:
-            return self._catalog
+        key = await self._account_key()
+        held = self._catalogs.get(key)
+        if held is not None and self._clock() < held[1]:
+            return held[0]
         async with self._lock:
-            if self._catalog is not None and self._clock() < self._valid_until:
-                return self._catalog
-            self._catalog, lifetime = await self._load()
-            self._valid_until = self._clock() + lifetime
-            return self._catalog
+            held = self._catalogs.get(key)
+            if held is not None and self._clock() < held[1]:
+                return held[0]
+            catalog, lifetime = await self._load(key)
+            self._catalogs[key] = (catalog, self._clock() + lifetime)
+            return catalog
 
-    async def _load(self) -> tuple[ModelCatalog, float]:
-        models = await self._cache.get()
+    async def _account_key(self) -> str:
+        if self._account is None:
+            return ""
+        try:
+            return await self._account()
+        except Exception as error:  # no usable credentials: the fetch fails too, and the fallback list is served
+            log.debug("no catalogue account key: %s", type(error).__name__)
+            return ""
+
+    async def _load(self, key: str) -> tuple[ModelCatalog, float]:
+        models = await self._cache.get(key)
         if models:
             return ModelCatalog(models), float(min(self._ttl, 300))
         if self._fetch is None:
@@ -62,5 +78,5 @@ class ModelService:
         if not models:
             log.warning("ListAvailableModels returned no models, serving the fallback list")
             return ModelCatalog(None), FALLBACK_RETRY_SECONDS
-        await self._cache.put(models, self._ttl)
+        await self._cache.put(models, self._ttl, key)
         return ModelCatalog(models), float(self._ttl)

@@ -102,7 +102,8 @@ class GatewayRuntime:
             auth = AuthManager(store, TokenRefresher.from_settings(http, settings, user_agent=kiro_user_agent()))
         runtime = cls(settings, http, store, auth, problem, ModelService(None, cache, 0))
         fetch = runtime.kiro.list_models if runtime.kiro else None
-        runtime.models = ModelService(fetch, cache, settings.model_cache_ttl)
+        account = runtime.kiro.catalog_key if runtime.kiro else None
+        runtime.models = ModelService(fetch, cache, settings.model_cache_ttl, account=account)
         return runtime
 
     async def aclose(self) -> None:

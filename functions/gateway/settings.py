@@ -64,7 +64,8 @@ class Settings:
     sqlite_readonly: bool = False
     # upstream
     kiro_api_host: str = "runtime"  # "runtime" (runtime.{region}.kiro.dev) or "q" (q.{region}.amazonaws.com)
-    kiro_api_base_url: str = ""  # overrides the chat + ListAvailableModels base URL (tests, unusual networks)
+    kiro_api_base_url: str = ""  # overrides the chat base URL, and the management one unless the next is set
+    kiro_management_base_url: str = ""  # overrides the management (catalogue, usage) base URL
     kiro_desktop_auth_url: str = ""  # overrides the Kiro desktop refresh URL
     kiro_oidc_url: str = ""  # overrides the AWS SSO OIDC token URL
     vpn_proxy_url: str = ""
@@ -84,6 +85,7 @@ class Settings:
     fake_reasoning_handling: str = "as_reasoning_content"  # as_reasoning_content | remove | pass | strip_tags
     # models
     model_cache_ttl: int = 3600
+    kiro_models_rest_fallback: bool = False  # management catalogue failed: try the legacy GET /ListAvailableModels
     # AWS-backed state (set by the SAM template; unset means local defaults)
     kiro_secret_id: str = ""
     kiro_state_table: str = ""
@@ -128,7 +130,7 @@ class Settings:
             raise ConfigError("FIRST_TOKEN_TIMEOUT and STREAMING_READ_TIMEOUT must be positive numbers of seconds")
         if self.vpn_proxy_url.lower().startswith("socks") and importlib.util.find_spec("socksio") is None:
             raise ConfigError("VPN_PROXY_URL is a SOCKS proxy: install SOCKS support with `pip install 'httpx[socks]'`")
-        for name in ("kiro_api_base_url", "kiro_desktop_auth_url", "kiro_oidc_url"):
+        for name in ("kiro_api_base_url", "kiro_management_base_url", "kiro_desktop_auth_url", "kiro_oidc_url"):
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name.upper()} must be an http(s) URL, not {url!r}")

@@ -85,8 +85,9 @@ def test_sample_events_through_the_mangum_handler(aws, tmp_path):
         # One refresh for the whole warm instance, its result persisted; the model list cached in DynamoDB.
         assert fake.refresh_count == 1
         assert read_secret(secret)["refreshToken"] != first_refresh
-        item = client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "models"}}).get("Item")
-        assert item is not None and "claude-sonnet-4.5" in item["models"]["S"]
+        items = client("dynamodb").scan(TableName=table)["Items"]
+        cached = [i for i in items if i["pk"]["S"].startswith("models#")]  # one item per account
+        assert len(cached) == 1 and "claude-sonnet-4.5" in cached[0]["models"]["S"], items
         assert first_refresh not in result.stdout + result.stderr  # never logged
 
 

@@ -52,11 +52,23 @@ def tool_results_sent(fake: FakeKiro) -> list[dict]:
     return results
 
 
-def test_claude_code_runs_a_tool_round_trip(stack: tuple[FakeKiro, GatewayProcess, Path], tmp_path: Path) -> None:
+def models_sent(fake: FakeKiro) -> set[str]:
+    return {r.json["conversationState"]["currentMessage"]["userInputMessage"]["modelId"] for r in fake.requests("chat")}
+
+
+# (client's model name, the Kiro id it must reach Kiro as); None: the client's own default model
+CLAUDE_MODELS = [(None, None), ("claude-opus-5-5", "claude-opus-5.5"), ("claude-sonnet-5", "claude-sonnet-5")]
+CODEX_MODELS = [("claude-sonnet-4.5", "claude-sonnet-4.5"), ("claude-sonnet-5", "claude-sonnet-5"),
+                ("claude-opus-5-5", "claude-opus-5.5")]
+
+
+@pytest.mark.parametrize(("model", "wire_id"), CLAUDE_MODELS)
+def test_claude_code_runs_a_tool_round_trip(stack: tuple[FakeKiro, GatewayProcess, Path], tmp_path: Path,
+                                            model: str | None, wire_id: str | None) -> None:
     fake, gateway, home = stack
     fake.clear_requests()
     result = subprocess.run(
-        [str(agent("claude")), "-p", "Say hello", "--output-format", "json"],
+        [str(agent("claude")), "-p", "Say hello", "--output-format", "json", *(["--model", model] if model else [])],
         env=client_env(home, ANTHROPIC_BASE_URL=gateway.url, ANTHROPIC_API_KEY=API_KEY),
         cwd=tmp_path, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
     )
@@ -67,15 +79,19 @@ def test_claude_code_runs_a_tool_round_trip(stack: tuple[FakeKiro, GatewayProces
     assert answer["usage"]["output_tokens"] > 0
     assert tool_results_sent(fake), "Claude Code never sent the tool result back"
     assert all(r.headers.get("authorization", "").startswith("Bearer ") for r in fake.requests("chat"))
+    if wire_id:
+        assert wire_id in models_sent(fake), models_sent(fake)
 
 
-def test_codex_runs_a_tool_round_trip(stack: tuple[FakeKiro, GatewayProcess, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("model", "wire_id"), CODEX_MODELS)
+def test_codex_runs_a_tool_round_trip(stack: tuple[FakeKiro, GatewayProcess, Path], tmp_path: Path,
+                                      model: str, wire_id: str) -> None:
     fake, gateway, _home = stack
     fake.clear_requests()
     codex_home = tmp_path / "codex-home"
     (codex_home / ".codex").mkdir(parents=True)
     (codex_home / ".codex" / "config.toml").write_text(
-        'model = "claude-sonnet-4.5"\nmodel_provider = "kiro"\n\n'
+        f'model = "{model}"\nmodel_provider = "kiro"\n\n'
         "[model_providers.kiro]\n"
         f'name = "Kiro gateway"\nbase_url = "{gateway.url}/v1"\n'
         'env_key = "KIRO_GATEWAY_KEY"\nwire_api = "responses"\n\n'
@@ -92,3 +108,4 @@ def test_codex_runs_a_tool_round_trip(stack: tuple[FakeKiro, GatewayProcess, Pat
     results = tool_results_sent(fake)
     assert results and any("exited with code" in c.get("text", "") or "command not found" in c.get("text", "")
                            for r in results for c in r["content"]), results
+    assert models_sent(fake) == {wire_id}

@@ -1,10 +1,13 @@
 """A fake Kiro upstream: a real HTTP/1.1 server on 127.0.0.1 for integration tests, race tests and benchmarks.
 
-It speaks the four endpoints the gateway calls: `POST /generateAssistantResponse` (binary event-stream frames in a
-chunked body, cut into odd-sized network pieces), `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop) and
-`POST /token` (AWS SSO OIDC CreateToken). Auth behaves like the real services where it matters to us: refresh tokens
-are single use and rotate, unknown or expired access tokens get 403 "The bearer token included in the request is
-invalid.". Everything is guarded by one lock, so concurrent refreshes (threads or other processes) are serialised.
+It speaks the endpoints the gateway calls: `POST /generateAssistantResponse` (binary event-stream frames in a
+chunked body, cut into odd-sized network pieces), the catalogue both as the management host's awsJson1.0 operation
+(`POST /?origin=AI_EDITOR` with `x-amz-target: AmazonCodeWhispererService.ListAvailableModels`, paginated by
+`models_page_size`) and as the legacy `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop) and
+`POST /token` (AWS SSO OIDC CreateToken). Both catalogue forms are recorded as the `models` endpoint. Auth behaves
+like the real services where it matters to us: refresh tokens are single use and rotate, unknown or expired access
+tokens get 403 "The bearer token included in the request is invalid.". Everything is guarded by one lock, so
+concurrent refreshes (threads or other processes) are serialised.
 
     with FakeKiro() as fake:
         token = fake.issue_refresh_token()
@@ -37,6 +40,7 @@ from tests.support.fake_kiro_scripts import (
     Step,
     default_answer,
     exception_stream,
+    probe_stream,
     silent_stream,
     text_stream,
     throttled,
@@ -47,8 +51,8 @@ from tests.support.fake_kiro_scripts import (
 
 __all__ = [
     "INVALID_BEARER", "Corrupt", "Drop", "FakeKiro", "Pause", "Received", "Script", "Status", "Step",
-    "exception_stream", "silent_stream", "text_stream", "throttled", "tool_call_frames", "tool_call_stream",
-    "truncated_tool_stream",
+    "exception_stream", "probe_stream", "silent_stream", "text_stream", "throttled", "tool_call_frames",
+    "tool_call_stream", "truncated_tool_stream",
 ]
 
 DEFAULT_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/FAKEPROFILE01"
@@ -56,18 +60,77 @@ _ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels"
             "desktop": "refreshToken", "oidc": "token"}
 
 
-def _model(model_id: str, name: str, max_input: int, max_output: int) -> dict[str, Any]:
-    return {"modelId": model_id, "modelName": name, "description": f"{name} (fake)",
-            "supportedInputTypes": ["TEXT", "IMAGE"],
-            "tokenLimits": {"maxInputTokens": max_input, "maxOutputTokens": max_output}}
+def _model(model_id: str, name: str, max_input: int, max_output: int, *, rate: float | None = None,
+           caching: dict[str, Any] | None = None, schema: dict[str, Any] | None = None,
+           inputs: tuple[str, ...] = ("TEXT", "IMAGE")) -> dict[str, Any]:
+    """A catalogue entry in the shape ListAvailableModels returns (addendum §2.2); optional fields only if given."""
+    entry: dict[str, Any] = {"modelId": model_id, "modelName": name, "description": f"{name} (fake)",
+                             "supportedInputTypes": list(inputs),
+                             "tokenLimits": {"maxInputTokens": max_input, "maxOutputTokens": max_output}}
+    if rate is not None:
+        entry.update(rateMultiplier=rate, rateUnit="Credit")
+    if caching is not None:
+        entry["promptCaching"] = caching
+    if schema is not None:
+        entry["additionalModelRequestFieldsSchema"] = schema
+    return entry
 
 
+def claude_fields_schema(efforts: tuple[str, ...], thinking: tuple[str, ...], max_tokens: int) -> dict[str, Any]:
+    """Claude 4.6+/5.x request-field schema: `output_config.effort`, `thinking.{type,display}`, `max_tokens`."""
+    return {"type": "object", "additionalProperties": False, "properties": {
+        "output_config": {"type": "object", "additionalProperties": False,
+                          "properties": {"effort": {"type": "string", "enum": list(efforts)}}},
+        "thinking": {"type": "object", "additionalProperties": False, "properties": {
+            "type": {"type": "string", "enum": list(thinking)},
+            "display": {"type": "string", "enum": ["summarized", "omitted"]}}},
+        "max_tokens": {"type": "integer", "minimum": 1024, "maximum": max_tokens}}}
+
+
+def gpt_fields_schema() -> dict[str, Any]:
+    """GPT-5.6 request-field schema: `reasoning.effort` only."""
+    return {"type": "object", "additionalProperties": False, "properties": {
+        "reasoning": {"type": "object", "additionalProperties": False, "properties": {
+            "effort": {"type": "string", "enum": ["none", "low", "medium", "high", "xhigh", "max"]}}}}}
+
+
+_CACHING = {"supportsPromptCaching": True, "maximumCacheCheckpointsPerRequest": 4,
+            "minimumTokensPerCacheCheckpoint": 1024}
+_NO_CACHING = {"supportsPromptCaching": False}
+_FIVE = ("low", "medium", "high", "xhigh", "max")
+_ADAPTIVE = ("adaptive", "disabled")
+
+# The first five entries are what the fake always served (tests rely on them); the rest is today's catalogue
+# (addendum §2.3): schemas on Claude 4.6+/5.x and GPT-5.6, none on the 4.5 family and the open-weight models.
 DEFAULT_MODELS = [
     _model("auto", "Auto", 200_000, 64_000),
-    _model("claude-sonnet-4.5", "Claude Sonnet 4.5", 200_000, 64_000),
-    _model("claude-haiku-4.5", "Claude Haiku 4.5", 200_000, 64_000),
-    _model("claude-opus-4.5", "Claude Opus 4.5", 200_000, 32_000),
-    _model("claude-sonnet-4", "Claude Sonnet 4", 200_000, 64_000),
+    _model("claude-sonnet-4.5", "Claude Sonnet 4.5", 200_000, 64_000, rate=1.3, caching=_CACHING),
+    _model("claude-haiku-4.5", "Claude Haiku 4.5", 200_000, 64_000, rate=0.4, caching=_CACHING),
+    _model("claude-opus-4.5", "Claude Opus 4.5", 200_000, 32_000, rate=2.2, caching=_CACHING),
+    _model("claude-sonnet-4", "Claude Sonnet 4", 200_000, 64_000, rate=1.3, caching=_CACHING),
+    _model("claude-sonnet-4.6", "Claude Sonnet 4.6", 1_000_000, 64_000, rate=1.3, caching=_CACHING,
+           schema=claude_fields_schema(("low", "medium", "high", "max"), _ADAPTIVE, 64_000)),
+    _model("claude-opus-4.6", "Claude Opus 4.6", 1_000_000, 128_000, rate=2.2, caching=_CACHING,
+           schema=claude_fields_schema(("low", "medium", "high", "max"), _ADAPTIVE, 64_000)),
+    _model("claude-opus-4.8", "Claude Opus 4.8", 1_000_000, 64_000, rate=2.2, caching=_CACHING,
+           schema=claude_fields_schema(_FIVE, _ADAPTIVE, 128_000)),
+    _model("claude-sonnet-5", "Claude Sonnet 5", 1_000_000, 128_000, rate=1.3, caching=_CACHING,
+           schema=claude_fields_schema(_FIVE, _ADAPTIVE, 128_000)),
+    _model("claude-opus-5", "Claude Opus 5", 1_000_000, 128_000, rate=2.2, caching=_CACHING,
+           schema=claude_fields_schema(_FIVE, _ADAPTIVE, 128_000)),
+    _model("claude-sonnet-5.5", "Claude Sonnet 5.5", 1_000_000, 128_000, rate=1.3, caching=_CACHING,
+           schema=claude_fields_schema(_FIVE, ("adaptive", "between_tools"), 128_000)),
+    _model("claude-opus-5.5", "Claude Opus 5.5", 1_000_000, 128_000, rate=2.0,
+           caching={"supportsPromptCaching": True}, schema=claude_fields_schema(_FIVE, ("adaptive",), 128_000)),
+    _model("gpt-5.6-sol", "GPT-5.6 Sol", 272_000, 128_000, rate=4.4, caching=_CACHING, schema=gpt_fields_schema()),
+    _model("gpt-5.6-terra", "GPT-5.6 Terra", 272_000, 128_000, rate=2.2, caching=_CACHING,
+           schema=gpt_fields_schema()),
+    _model("gpt-5.6-luna", "GPT-5.6 Luna", 272_000, 128_000, rate=1.1, caching=_CACHING, schema=gpt_fields_schema()),
+    _model("deepseek-3.2", "DeepSeek 3.2", 164_000, 32_000, rate=0.25, caching=_NO_CACHING, inputs=("TEXT",)),
+    _model("glm-5", "GLM-5", 200_000, 32_000, rate=0.5, caching=_NO_CACHING, inputs=("TEXT",)),
+    _model("minimax-m2.5", "MiniMax M2.5", 196_000, 32_000, rate=0.25, caching=_NO_CACHING, inputs=("TEXT",)),
+    _model("qwen3-coder-next", "Qwen3 Coder Next", 256_000, 32_000, rate=0.05, caching=_NO_CACHING,
+           inputs=("TEXT",)),
 ]
 
 
@@ -88,7 +151,8 @@ class FakeKiro:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, piece_sizes: tuple[int, int] = (1, 7),
                  piece_delay: float = 0.0, seed: int = 0, access_token_ttl: int = 3600,
                  rotate_refresh_tokens: bool = True, refresh_delay: float = 0.0,
-                 profile_arn: str = DEFAULT_PROFILE_ARN, frame_writes: bool = False) -> None:
+                 profile_arn: str = DEFAULT_PROFILE_ARN, frame_writes: bool = False,
+                 models_page_size: int = 8) -> None:
         if not 1 <= piece_sizes[0] <= piece_sizes[1]:
             raise ValueError("piece_sizes must be (lo, hi) with 1 <= lo <= hi")
         self.piece_sizes = piece_sizes
@@ -98,6 +162,7 @@ class FakeKiro:
         self.rotate_refresh_tokens = rotate_refresh_tokens
         self.refresh_delay = refresh_delay
         self.profile_arn = profile_arn
+        self.models_page_size = models_page_size  # management pages: the gateway must follow `nextToken`
         self._seed = seed
         self._host = host
         self._lock = threading.Lock()
@@ -112,6 +177,7 @@ class FakeKiro:
         self._abandoned = 0
         self._models = list(DEFAULT_MODELS)
         self._default_model: dict[str, Any] = {"modelId": "auto"}
+        self._account_models: dict[str, list[dict[str, Any]]] = {}  # profile ARN -> its own catalogue
         self._server = FakeKiroServer((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -195,8 +261,14 @@ class FakeKiro:
         with self._lock:
             self._failures[name].extend([Status(status, body, dict(headers or {}))] * times)
 
-    def set_models(self, models: list[dict[str, Any]], default_model: str = "auto") -> None:
+    def set_models(self, models: list[dict[str, Any]], default_model: str = "auto",
+                   profile_arn: str | None = None) -> None:
+        """The catalogue served from now on; with `profile_arn`, only to requests naming that profile (the real
+        catalogue is per account)."""
         with self._lock:
+            if profile_arn is not None:
+                self._account_models[profile_arn] = list(models)
+                return
             self._models = list(models)
             self._default_model = {"modelId": default_model}
 
@@ -276,6 +348,18 @@ class FakeKiro:
         end = start + size
         return {"defaultModel": default, "models": models[start:end],
                 "nextToken": str(end) if end < len(models) else None}
+
+    def _management_page(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of the awsJson1.0 operation: `nextToken` in the body, absent from the last page."""
+        arn = body.get("profileArn")
+        with self._lock:
+            models = list(self._account_models.get(arn, self._models) if isinstance(arn, str) else self._models)
+            default, size = dict(self._default_model), max(1, self.models_page_size)
+        start = int(body.get("nextToken") or 0)
+        answer: dict[str, Any] = {"defaultModel": default, "models": models[start:start + size]}
+        if start + size < len(models):
+            answer["nextToken"] = str(start + size)
+        return answer
 
 
 def _write_creds_file(path: Path, refresh_token: str, profile_arn: str) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 INVALID_BEARER = {"message": "The bearer token included in the request is invalid.", "reason": None}
 ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token")
+MANAGEMENT_MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             parsed = None
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if endpoint == "" and method == "POST":  # awsJson1.0 on the management host: the operation is in a header
+            self._dispatch_management(fake, body, parsed, headers, dict(parse_qsl(parts.query)))
+            return
         if endpoint not in ENDPOINTS:
             self._send_json(404, {"message": f"Unknown operation {parts.path}"})
             return
@@ -95,6 +99,31 @@ class _Handler(BaseHTTPRequestHandler):
             return
         handler = getattr(self, f"_on_{endpoint}")
         handler(fake, parsed, dict(parse_qsl(parts.query)), headers)
+
+    def _dispatch_management(self, fake: FakeKiro, body: bytes, parsed: Any, headers: dict[str, str],
+                             query: dict[str, str]) -> None:
+        """`POST /` with `x-amz-target`: only ListAvailableModels is served (recorded as the models endpoint)."""
+        target = headers.get("x-amz-target", "")
+        if target != MANAGEMENT_MODELS_TARGET:
+            self._send_json(400, {"__type": "com.amazon.coral.service#UnknownOperationException",
+                                  "message": f"Unknown operation {target or '(no x-amz-target)'}"})
+            return
+        failure, self._index = fake._record(Received("POST", "ListAvailableModels", query, headers, body, parsed))
+        if failure is not None:
+            self._send_status(failure)
+            return
+        if headers.get("content-type", "").split(";")[0].strip() != "application/x-amz-json-1.0":
+            self._send_json(400, {"__type": "com.amazon.coral.service#SerializationException",
+                                  "message": "Content-Type must be application/x-amz-json-1.0"})
+            return
+        if not fake._authorised(headers):
+            self._send_json(403, INVALID_BEARER)
+            return
+        if not isinstance(parsed, dict) or parsed.get("origin") != "AI_EDITOR" or query.get("origin") != "AI_EDITOR":
+            self._send_json(400, {"__type": "com.amazon.aws.codewhisperer#ValidationException",
+                                  "message": "Improperly formed request.", "reason": None})
+            return
+        self._send_json(200, fake._management_page(parsed))
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

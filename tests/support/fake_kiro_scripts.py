@@ -149,7 +149,34 @@ def throttled(retry_after: int = 1) -> Script:
     return [Status(429, body, {"Retry-After": str(retry_after)})]
 
 
+def reasoning_frames(summary: str, *, signature: str = "EqQBfakeSignature0001", pieces: int = 2) -> list[bytes]:
+    """Native reasoning as Kiro streams it (addendum §1.4): summary text deltas, then one signature-only frame."""
+    return [*(frames.reasoning(part) for part in split_text(summary, pieces)), frames.reasoning("", signature)]
+
+
+def probe_stream(text: str = "ok", *, reasoning: str | None = None, metering: bool = True, context: bool = True,
+                 metadata: bool = True, credits: float = DEFAULT_CREDITS) -> Script:
+    """A short answer with today's trailer (`metadataEvent` → `contextUsageEvent` → `meteringEvent`, §3.1), each part
+    optional, led by native reasoning frames when `reasoning` is given: every answer `kiro-gateway doctor` can see."""
+    out: Script = [*(reasoning_frames(reasoning) if reasoning is not None else [])]
+    out += [frames.text(part) for part in split_text(text, 2)]
+    if metadata:
+        out.append(frames.metadata_stop())
+    if context:
+        out.append(frames.context_usage(DEFAULT_CONTEXT))
+    if metering:
+        out.append(frames.metering(credits))
+    return out
+
+
 def default_answer(request: Any) -> Script:
+    """`plain_answer`, led by native reasoning frames when the request asks for an effort (schema models)."""
+    fields = request.get("additionalModelRequestFields") if isinstance(request, dict) else None
+    lead = reasoning_frames("Weighing the request.") if isinstance(fields, dict) and fields else []
+    return [*lead, *plain_answer(request)]
+
+
+def plain_answer(request: Any) -> Script:
     """A plausible stream for a chat request: answer tool results, call the first tool, or echo the user text."""
     message = _current_user_message(request)
     context = message.get("userInputMessageContext") or {}

@@ -133,3 +133,8 @@ def text_utf8(content: str) -> bytes:
     """Like `text`, but the JSON keeps non-ASCII characters as raw UTF-8 bytes (as the real stream sends them)."""
     payload = json.dumps({"content": content}, ensure_ascii=False, separators=(",", ":")).encode()
     return event_frame_raw("assistantResponseEvent", payload)
+
+
+def metadata_stop(stop_reason: str = "END_TURN") -> bytes:
+    """The `metadataEvent` live streams send: only a `stopReason`, no `tokenUsage` (addendum §3.1)."""
+    return event_frame("metadataEvent", {"stopReason": stop_reason})

@@ -16,18 +16,21 @@ import pytest
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 
 from tests.support.fake_kiro import (
+    DEFAULT_MODELS,
     Corrupt,
     Drop,
     FakeKiro,
     Pause,
     Status,
     exception_stream,
+    probe_stream,
     silent_stream,
     text_stream,
     throttled,
     tool_call_stream,
     truncated_tool_stream,
 )
+from tests.support.fake_kiro_http import MANAGEMENT_MODELS_TARGET as MODELS_TARGET
 
 
 @pytest.fixture
@@ -171,10 +174,78 @@ def test_bad_or_expired_access_tokens_get_403(fake: FakeKiro) -> None:
 def test_models_paginate_with_next_token(fake: FakeKiro) -> None:
     headers = {"Authorization": f"Bearer {login(fake)}"}
     first = httpx.get(f"{fake.url}/ListAvailableModels", params={"maxResults": 2}, headers=headers).json()
-    second = httpx.get(f"{fake.url}/ListAvailableModels", params={"maxResults": 9, "nextToken": first["nextToken"]},
+    second = httpx.get(f"{fake.url}/ListAvailableModels", params={"maxResults": 99, "nextToken": first["nextToken"]},
                        headers=headers).json()
     assert len(first["models"]) == 2 and second["nextToken"] is None
-    assert len(second["models"]) == 3 and first["defaultModel"] == {"modelId": "auto"}
+    assert len(second["models"]) == len(DEFAULT_MODELS) - 2 and first["defaultModel"] == {"modelId": "auto"}
+
+
+def management(fake: FakeKiro, token: str, body: dict[str, Any], *, target: str = MODELS_TARGET,
+               content_type: str = "application/x-amz-json-1.0") -> httpx.Response:
+    return httpx.post(f"{fake.url}/", params={"origin": "AI_EDITOR"}, content=json.dumps(body),
+                      headers={"Authorization": f"Bearer {token}", "x-amz-target": target,
+                               "Content-Type": content_type})
+
+
+def test_management_catalogue_pages_with_next_token_in_the_body(fake: FakeKiro) -> None:
+    token = login(fake)
+    fake.models_page_size = 7
+    seen: list[dict[str, Any]] = []
+    body: dict[str, Any] = {"origin": "AI_EDITOR", "profileArn": fake.profile_arn}
+    for _ in range(10):
+        page = management(fake, token, body).json()
+        seen += page["models"]
+        if "nextToken" not in page:
+            break
+        body["nextToken"] = page["nextToken"]
+    assert [m["modelId"] for m in seen] == [m["modelId"] for m in DEFAULT_MODELS]
+    assert len(fake.requests("models")) == -(-len(DEFAULT_MODELS) // 7)
+    assert all(r.method == "POST" and r.headers["x-amz-target"] == MODELS_TARGET for r in fake.requests("models"))
+    by_id = {m["modelId"]: m for m in seen}
+    assert "additionalModelRequestFieldsSchema" not in by_id["claude-sonnet-4.5"]
+    assert "additionalModelRequestFieldsSchema" not in by_id["glm-5"]
+    opus = by_id["claude-opus-5.5"]["additionalModelRequestFieldsSchema"]["properties"]
+    assert opus["thinking"]["properties"]["type"]["enum"] == ["adaptive"]
+    assert opus["output_config"]["properties"]["effort"]["enum"] == ["low", "medium", "high", "xhigh", "max"]
+    gpt = by_id["gpt-5.6-sol"]["additionalModelRequestFieldsSchema"]["properties"]
+    assert set(gpt) == {"reasoning"} and by_id["gpt-5.6-sol"]["rateMultiplier"] == 4.4
+
+
+def test_management_catalogue_checks_target_content_type_origin_and_token(fake: FakeKiro) -> None:
+    token = login(fake)
+    body = {"origin": "AI_EDITOR"}
+    assert management(fake, token, body, target="AmazonCodeWhispererService.Nope").status_code == 400
+    assert management(fake, token, body, content_type="application/json").status_code == 400
+    assert management(fake, token, {"origin": "CLI"}).status_code == 400
+    assert management(fake, "aoa-unknown", body).status_code == 403
+    assert management(fake, token, body).status_code == 200
+
+
+def test_management_catalogue_can_differ_per_profile(fake: FakeKiro) -> None:
+    token = login(fake)
+    fake.set_models([{"modelId": "glm-5"}], profile_arn="arn:aws:codewhisperer:us-east-1:1:profile/OTHER")
+    other_arn = "arn:aws:codewhisperer:us-east-1:1:profile/OTHER"
+    other = management(fake, token, {"origin": "AI_EDITOR", "profileArn": other_arn})
+    assert [m["modelId"] for m in other.json()["models"]] == ["glm-5"]
+    assert len(management(fake, token, {"origin": "AI_EDITOR"}).json()["models"]) == fake.models_page_size
+
+
+def test_probe_stream_and_reasoning_on_request_fields(fake: FakeKiro) -> None:
+    token = login(fake)
+
+    def kinds(body: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
+        status, chunks = stream(fake, token, body)
+        assert status == 200
+        return [(headers[":event-type"], payload) for headers, payload in decode(chunks)]
+
+    fake.enqueue_chat(probe_stream("ok", reasoning="hmm", metering=False))
+    events = kinds()
+    types = [kind for kind, _ in events]
+    assert types[0] == "reasoningContentEvent" and "meteringEvent" not in types
+    assert types[-2:] == ["metadataEvent", "contextUsageEvent"] and events[-2][1] == {"stopReason": "END_TURN"}
+    events = kinds({**chat_body(), "additionalModelRequestFields": {"output_config": {"effort": "low"}}})
+    assert [kind for kind, _ in events][:3] == ["reasoningContentEvent"] * 3 and events[2][1]["signature"]
+    assert kinds()[0][0] != "reasoningContentEvent"
 
 
 def test_drop_cuts_the_stream_mid_body(fake: FakeKiro) -> None:

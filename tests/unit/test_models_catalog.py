@@ -74,6 +74,22 @@ UPSTREAM: list[dict[str, Any]] = [
         ("claude-opus-4-latest", "claude-opus-4-latest"),
         ("qwen3-coder-next", "qwen3-coder-next"),
         ("", ""),
+        # today's names (addendum §2.4): 5.5 dotted, 5 undotted, [1m] stripped, opus-5 never read as opus-4-5
+        ("claude-opus-5-5", "claude-opus-5.5"),
+        ("claude-opus-5-5[1m]", "claude-opus-5.5"),
+        ("claude-opus-5", "claude-opus-5"),
+        ("claude-opus-5[1m]", "claude-opus-5"),
+        ("claude-opus-5-20260301", "claude-opus-5"),
+        ("claude-sonnet-5-5-20260101", "claude-sonnet-5.5"),
+        ("claude-sonnet-5-0", "claude-sonnet-5"),
+        ("claude-opus-5.0", "claude-opus-5"),
+        ("claude-opus-4-5", "claude-opus-4.5"),
+        ("claude-haiku-5-5", "claude-haiku-5.5"),
+        ("gpt-5.6-sol", "gpt-5.6-sol"),
+        ("gpt-5.6-terra", "gpt-5.6-terra"),
+        ("gpt-5.6-luna", "gpt-5.6-luna"),
+        ("kimi-k3", "kimi-k3"),
+        ("minimax-m2.5", "minimax-m2.5"),
     ],
 )
 def test_normalisation_table(name: str, expected: str) -> None:
@@ -83,11 +99,16 @@ def test_normalisation_table(name: str, expected: str) -> None:
 @given(
     st.sampled_from(["haiku", "sonnet", "opus"]),
     st.integers(1, 99),
-    st.integers(0, 99),
+    st.integers(1, 99),
     st.sampled_from(["", "-20250929", "-latest", "[1m]", "-20251001[1m]"]),
 )
 def test_dashed_names_become_dotted(family: str, major: int, minor: int, suffix: str) -> None:
     assert normalize_model_name(f"claude-{family}-{major}-{minor}{suffix}") == f"claude-{family}-{major}.{minor}"
+
+
+@given(st.sampled_from(["haiku", "sonnet", "opus"]), st.integers(1, 99), st.sampled_from(["-0", ".0", "-0-20250514"]))
+def test_a_zero_minor_is_the_undotted_id(family: str, major: int, suffix: str) -> None:
+    assert normalize_model_name(f"claude-{family}-{major}{suffix}") == f"claude-{family}-{major}"
 
 
 @given(st.sampled_from(["haiku", "sonnet", "opus"]), st.integers(1, 9), st.integers(0, 9), st.booleans())
@@ -194,3 +215,92 @@ def test_bad_token_limits_fall_back_to_defaults() -> None:
     catalog = ModelCatalog([{"modelId": "x", "tokenLimits": {"maxInputTokens": -5, "maxOutputTokens": "lots"}}])
     assert catalog.resolve("x").max_input_tokens == DEFAULT_MAX_INPUT_TOKENS
     assert catalog.list_models()[-1]["max_output_tokens"] > 0
+
+
+TODAY: list[dict[str, Any]] = [
+    {
+        "modelId": "claude-opus-5.5",
+        "modelName": "Claude Opus 5.5",
+        "supportedInputTypes": ["TEXT", "IMAGE"],
+        "tokenLimits": {"maxInputTokens": 1000000, "maxOutputTokens": 128000},
+        "rateMultiplier": 2,
+        "rateUnit": "Credit",
+        "promptCaching": {"supportsPromptCaching": True},
+        "additionalModelRequestFieldsSchema": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "output_config": {"properties": {"effort": {"enum": ["low", "medium", "high", "xhigh", "max"]}}},
+                "thinking": {"properties": {"type": {"enum": ["adaptive"]}}},
+                "max_tokens": {"type": "integer", "maximum": 128000},
+            },
+        },
+    },
+    {
+        "modelId": "gpt-5.6-sol",
+        "tokenLimits": {"maxInputTokens": 272000, "maxOutputTokens": 128000},
+        "rateMultiplier": 4.4,
+        "promptCaching": {"supportsPromptCaching": True, "maximumCacheCheckpointsPerRequest": 4},
+        "additionalModelRequestFieldsSchema": {
+            "properties": {"reasoning": {"properties": {"effort": {"enum": ["none", "low", "high"]}}}}
+        },
+    },
+    {"modelId": "deepseek-3.2", "rateMultiplier": 0.25, "promptCaching": {"supportsPromptCaching": False}},
+    {"modelId": "claude-sonnet-5", "tokenLimits": {"maxInputTokens": 1000000}},
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("claude-opus-5-5", "claude-opus-5.5"),
+        ("claude-opus-5-5[1m]", "claude-opus-5.5"),
+        ("claude-sonnet-5-20260101", "claude-sonnet-5"),
+        ("GPT-5.6-Sol", "gpt-5.6-sol"),
+        ("gpt-5-6-sol", "gpt-5.6-sol"),  # a dashed spelling of a catalogue id
+        ("deepseek-3-2", "deepseek-3.2"),
+    ],
+)
+def test_todays_names_resolve_to_catalogue_ids(name: str, expected: str) -> None:
+    resolved = ModelCatalog(TODAY).resolve(name)
+    assert resolved.kiro_id == expected and resolved.source == "cache"
+
+
+def test_unknown_todays_names_pass_through() -> None:
+    catalog = ModelCatalog(TODAY)
+    assert catalog.resolve("claude-haiku-5-5") == ResolvedModel("claude-haiku-5.5", "passthrough", 200000)
+    assert catalog.resolve("kimi-k3").source == "passthrough"
+    assert catalog.resolve("claude-opus-4-5").kiro_id == "claude-opus-4.5"
+
+
+def test_fallback_has_todays_ga_ids() -> None:
+    assert {"claude-opus-5.5", "claude-opus-5", "claude-sonnet-5.5", "claude-sonnet-5", "gpt-5.6-sol",
+            "gpt-5.6-terra", "gpt-5.6-luna"} <= set(FALLBACK_MODEL_IDS)
+    assert "claude-haiku-5.5" not in FALLBACK_MODEL_IDS  # announced only: the live catalogue must list it
+
+
+def test_list_rows_carry_catalogue_capabilities() -> None:
+    rows = {r["id"]: r for r in ModelCatalog(TODAY).list_models()}
+    assert rows["claude-opus-5.5"] == {
+        "id": "claude-opus-5.5",
+        "display_name": "Claude Opus 5.5",
+        "max_input_tokens": 1000000,
+        "max_output_tokens": 128000,
+        "supports_prompt_caching": True,
+        "reasoning_efforts": ["low", "medium", "high", "xhigh", "max"],
+        "rate_multiplier": 2.0,
+        "input_types": ["TEXT", "IMAGE"],
+    }
+    assert rows["gpt-5.6-sol"]["reasoning_efforts"] == ["none", "low", "high"]
+    assert rows["deepseek-3.2"]["supports_prompt_caching"] is False and "reasoning_efforts" not in rows["deepseek-3.2"]
+    assert set(rows["claude-sonnet-5"]) == {"id", "display_name", "max_input_tokens", "max_output_tokens"}
+
+
+def test_capabilities_lookup() -> None:
+    catalog = ModelCatalog(TODAY)
+    opus = catalog.capabilities("claude-opus-5.5")
+    assert opus is not None and opus.effort_member == "output_config" and opus.rate_multiplier == 2.0
+    gpt = catalog.capabilities("GPT-5.6-SOL")
+    assert gpt is not None and gpt.effort_member == "reasoning"
+    assert catalog.capabilities("nope") is None
+    assert catalog.model_ids() == ["claude-opus-5.5", "gpt-5.6-sol", "deepseek-3.2", "claude-sonnet-5"]

@@ -13,6 +13,8 @@ from kiro_core.errors import ErrorKind, GatewayError
 router = APIRouter()
 
 CREATED_AT = "2025-01-01T00:00:00Z"  # Kiro does not say when a model appeared; Anthropic's SDK wants a date
+# Additive capability fields from the live catalogue, present only when the catalogue advertises them.
+CAPABILITY_FIELDS = ("supports_prompt_caching", "reasoning_efforts", "rate_multiplier", "input_types")
 
 
 def _entry(model: dict[str, Any], created: int) -> dict[str, Any]:
@@ -26,6 +28,7 @@ def _entry(model: dict[str, Any], created: int) -> dict[str, Any]:
         "created_at": CREATED_AT,
         "max_input_tokens": model.get("max_input_tokens"),
         "max_output_tokens": model.get("max_output_tokens"),
+        **{name: model[name] for name in CAPABILITY_FIELDS if name in model},
     }
 
 

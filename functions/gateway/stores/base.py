@@ -86,11 +86,12 @@ class CredentialsNotFound(Exception):
 
 
 class ModelCache(Protocol):
-    """The ListAvailableModels result (the raw `models` entries), shared for `ttl_seconds`."""
+    """The ListAvailableModels result (the raw `models` entries), shared for `ttl_seconds`, one list per `account`
+    (a non-secret key; the catalogue differs between accounts, so two credentials never share a list)."""
 
-    async def get(self) -> list[dict[str, Any]] | None:
+    async def get(self, account: str = "") -> list[dict[str, Any]] | None:
         """The cached models, or None when absent or expired (expiry checked in code)."""
         ...
 
-    async def put(self, models: list[dict[str, Any]], ttl_seconds: int) -> None:
+    async def put(self, models: list[dict[str, Any]], ttl_seconds: int, account: str = "") -> None:
         ...

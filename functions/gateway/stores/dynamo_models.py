@@ -1,4 +1,4 @@
-"""The model list cached in the DynamoDB state table, shared by every Lambda instance (item `models`)."""
+"""The model lists cached in the DynamoDB state table, shared by every Lambda instance (one item per account)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,14 @@ log = logging.getLogger(__name__)
 MODELS_KEY = "models"
 
 
+def item_key(account: str) -> str:
+    """`models#<account key>` (just `models` without one): each account's catalogue is its own item."""
+    return f"{MODELS_KEY}#{account}" if account else MODELS_KEY
+
+
 class DynamoModelCache:
-    """ModelCache in the state table (item `models`). Best effort: any AWS failure means "no cache", with a warning.
+    """ModelCache in the state table (items `models#<account>`). Best effort: any AWS failure means "no cache",
+    with a warning.
 
     TTL deletion in DynamoDB is lazy (days), so `expires_at` is checked here on every read.
     """
@@ -26,10 +32,10 @@ class DynamoModelCache:
         self._clock = clock
         self._dynamodb = LazyClient("dynamodb", None, client_config(2, 5, 2), dynamodb)
 
-    async def get(self) -> list[dict[str, Any]] | None:
+    async def get(self, account: str = "") -> list[dict[str, Any]] | None:
         try:
             answer = await asyncio.to_thread(
-                self._dynamodb.get().get_item, TableName=self.table_name, Key={"pk": {"S": MODELS_KEY}}
+                self._dynamodb.get().get_item, TableName=self.table_name, Key={"pk": {"S": item_key(account)}}
             )
         except aws_errors() as error:
             log.warning("model cache unavailable (%s: %s); asking Kiro", type(error).__name__, short_error(error))
@@ -46,10 +52,10 @@ class DynamoModelCache:
             return None
         return models if isinstance(models, list) else None
 
-    async def put(self, models: list[dict[str, Any]], ttl_seconds: int) -> None:
+    async def put(self, models: list[dict[str, Any]], ttl_seconds: int, account: str = "") -> None:
         now = self._clock()
         item = {
-            "pk": {"S": MODELS_KEY},
+            "pk": {"S": item_key(account)},
             "models": {"S": json.dumps(models, separators=(",", ":"))},
             "expires_at": {"N": str(int(now + ttl_seconds))},
             "cached_at": {"N": str(int(now))},

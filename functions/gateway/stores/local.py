@@ -292,18 +292,17 @@ class EnvTokenStore(_LocalTokenStore):
 
 
 class InMemoryModelCache:
-    """The model list in this process, for `ttl_seconds` on an injected monotonic clock."""
+    """The model lists in this process, one per account, for `ttl_seconds` on an injected monotonic clock."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._models: list[dict[str, Any]] | None = None
-        self._expires = 0.0
+        self._lists: dict[str, tuple[list[dict[str, Any]], float]] = {}
 
-    async def get(self) -> list[dict[str, Any]] | None:
-        if self._models is None or self._clock() >= self._expires:
+    async def get(self, account: str = "") -> list[dict[str, Any]] | None:
+        cached = self._lists.get(account)
+        if cached is None or self._clock() >= cached[1]:
             return None
-        return list(self._models)
+        return list(cached[0])
 
-    async def put(self, models: list[dict[str, Any]], ttl_seconds: int) -> None:
-        self._models = list(models)
-        self._expires = self._clock() + ttl_seconds
+    async def put(self, models: list[dict[str, Any]], ttl_seconds: int, account: str = "") -> None:
+        self._lists[account] = (list(models), self._clock() + ttl_seconds)
