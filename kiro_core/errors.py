@@ -53,6 +53,9 @@ class GatewayError(Exception):
         self.message = message
         self.status = status if status is not None else kind.status
         self.param = param
+        # What the upstream said, when the error is its answer (set by the gateway's classifier; never shown as is).
+        self.upstream_reason: str | None = None
+        self.upstream_message: str | None = None
 
     def __repr__(self) -> str:
         return f"GatewayError({self.kind.name}, {self.status}, {self.message!r})"
