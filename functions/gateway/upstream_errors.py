@@ -36,10 +36,27 @@ def _upstream_message(body: bytes) -> tuple[str, str | None]:
     return message, (str(reason) if reason else None)
 
 
+SIGNATURE_REASON = "THINKING_SIGNATURE_INVALID"
+SIGNATURE_MESSAGE = "Invalid `signature`"
+
+
+def is_signature_rejection(error: GatewayError) -> bool:
+    """Kiro refused a replayed reasoning signature (400 `THINKING_SIGNATURE_INVALID`, protocol-2026 §1.5)."""
+    if error.status != 400:
+        return False
+    return error.upstream_reason == SIGNATURE_REASON or SIGNATURE_MESSAGE in (error.upstream_message or "")
+
+
 def classify_status(status: int, body: bytes) -> GatewayError:
     """An upstream HTTP error as the client should see it: the upstream's status, an explained message."""
     message, reason = _upstream_message(body)
     short_reason = reason.rsplit("#", 1)[-1] if reason else None
+    error = _classify(status, message, short_reason)
+    error.upstream_reason, error.upstream_message = short_reason, message
+    return error
+
+
+def _classify(status: int, message: str, short_reason: str | None) -> GatewayError:
     explained = _REASON_MESSAGES.get(short_reason or "")
     text = f"Kiro API error {status}: {explained or message}"
     if short_reason and not explained:
