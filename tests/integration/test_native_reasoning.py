@@ -233,3 +233,18 @@ def test_gpt_placeholder_is_hidden_and_its_blob_replayed(gateway: GatewayProcess
     api.responses.create(model="gpt-5.6-sol", input=history)
     assistant = last_payload(fake)["conversationState"]["history"][-1]["assistantResponseMessage"]
     assert assistant["reasoningContent"]["reasoningText"] == {"text": "...", "signature": fake_signature("...")}
+
+
+def test_static_table_only_behind_its_setting(tmp_path: Path) -> None:
+    """No catalogue (ListAvailableModels failing): schema-less by default (tags), the built-in table when enabled."""
+    with FakeKiro() as upstream:
+        upstream.set_models(DEFAULT_MODELS + REASONING_MODELS)  # for the fake's own checks of the chat body
+        upstream.fail_next("models", 500, times=100)
+        for enabled, expected in (("false", None), ("true", {"output_config": {"effort": "low"}})):
+            env = gateway_env(upstream, tmp_path, NATIVE_REASONING_STATIC_TABLE=enabled)
+            with GatewayProcess(env, tmp_path) as process:
+                upstream.enqueue_chat(text_stream("ok"))
+                gpt(process).chat.completions.create(model="claude-sonnet-4.6", reasoning_effort="low",
+                                                     messages=[{"role": "user", "content": "hi"}])
+            fields = upstream.requests("chat")[-1].json.get("additionalModelRequestFields")
+            assert (fields and {"output_config": fields["output_config"]}) == expected
