@@ -57,6 +57,9 @@ class GatewayError(Exception):
         self.status = status if status is not None else kind.status
         self.param = param
         self.retry_after = retry_after  # seconds the client should wait (→ `Retry-After`), when known
+        # What the upstream said, when the error is its answer (set by the gateway's classifier; never shown as is).
+        self.upstream_reason: str | None = None
+        self.upstream_message: str | None = None
 
     def status_for(self, anthropic: bool) -> int:
         """The HTTP status in the client's own API: the kind's Anthropic status unless a specific one was given."""

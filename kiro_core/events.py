@@ -107,8 +107,14 @@ KiroEvent = (
 
 @dataclass(slots=True)
 class ThinkingDelta:
+    """Reasoning text to show. A delta that closes native reasoning also carries its `signature` (verbatim) or
+    `redacted` blob, and `replay_text`: the whole reasoning text as Kiro sent it (placeholders included), which is
+    what a client must send back with the signature."""
+
     text: str
     signature: str | None = None
+    redacted: str | None = None
+    replay_text: str | None = None
 
 
 @dataclass(slots=True)

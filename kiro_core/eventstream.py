@@ -95,8 +95,7 @@ def _reasoning(payload: dict[str, Any]) -> KiroEvent | None:
     text = payload.get("text")
     signature = payload.get("signature")
     redacted = payload.get("redactedContent")
-    if not text and not signature and not redacted:
-        return None
+    # An empty frame still says the model reasons natively (the assembler then stops parsing <thinking> text).
     return ReasoningEvent(
         text=text if isinstance(text, str) else "",
         signature=signature if isinstance(signature, str) and signature else None,

@@ -7,6 +7,7 @@ passed through and Kiro itself answers `INVALID_MODEL_ID` if it must.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -84,6 +85,7 @@ class ResolvedModel:
     kiro_id: str
     source: Literal["cache", "hidden", "alias", "passthrough"]
     max_input_tokens: int
+    request_fields_schema: dict[str, Any] | None = None  # additionalModelRequestFieldsSchema, when listed
 
 
 _UNKNOWN = ModelCapabilities()
@@ -96,6 +98,7 @@ class _Entry:
     max_input_tokens: int
     max_output_tokens: int
     capabilities: ModelCapabilities = _UNKNOWN
+    request_fields_schema: dict[str, Any] | None = None
 
 
 class ModelCatalog:
@@ -128,7 +131,7 @@ class ModelCatalog:
         entry = self._entries.get(normalised.lower()) or self._dashed.get(_dashed(normalised))
         if entry is not None:
             source: Literal["cache", "alias"] = "alias" if target is not None else "cache"
-            return ResolvedModel(entry.model_id, source, entry.max_input_tokens)
+            return ResolvedModel(entry.model_id, source, entry.max_input_tokens, entry.request_fields_schema)
         hidden = self._hidden.get(normalised.lower())
         if hidden is not None:
             return ResolvedModel(hidden[1], "hidden", DEFAULT_MAX_INPUT_TOKENS)
@@ -169,11 +172,22 @@ def _entry(raw: dict[str, Any]) -> _Entry | None:
         max_input_tokens=_positive(limits.get("maxInputTokens"), DEFAULT_MAX_INPUT_TOKENS),
         max_output_tokens=_positive(limits.get("maxOutputTokens"), DEFAULT_MAX_OUTPUT_TOKENS),
         capabilities=capabilities_of(raw),
+        request_fields_schema=_schema(raw.get("additionalModelRequestFieldsSchema")),
     )
 
 
 def _dashed(model_id: str) -> str:
     return model_id.lower().replace(".", "-")
+
+
+def _schema(value: Any) -> dict[str, Any] | None:
+    """The request-fields schema: a JSON object (a string holding one is read too); anything else → None."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
 
 
 def _positive(value: Any, default: int) -> int:

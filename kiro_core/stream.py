@@ -56,6 +56,8 @@ NOTE_NO_COMPLETION_SIGNAL = (
 )
 _NO_ALIASES: Mapping[str, str] = MappingProxyType({})
 _PASS_OPEN, _PASS_CLOSE = "<thinking>", "</thinking>\n\n"  # native reasoning shown inline in "pass" mode
+# GPT models send this instead of readable reasoning (protocol-2026 §1.4); it is never shown as reasoning.
+GPT_PLACEHOLDER = "..."
 
 
 def _reject_non_finite(literal: str) -> float:
@@ -184,6 +186,10 @@ class ResponseAssembler:
         self._tag_open = False  # "pass": native reasoning shown as <thinking> text that is not closed yet
         self._separate = False  # "strip_tags": thinking went out as text; put a blank line before the answer
         self._plain = self._extractor is None  # fast path: text needs no processing at all
+        self._native = False  # a reasoningContentEvent arrived: <thinking> text is plain text from then on
+        self._reasoning_raw: list[str] = []  # native reasoning text as sent, placeholders included
+        self._reasoning_shown = False
+        self._held_placeholder = False  # a leading "..." not shown unless real reasoning text follows
         self._generated: list[str] = []  # thinking, text and arguments the model produced, for output tokens
         self._content_seen = False
         self._open: dict[str, _OpenCall] = {}
@@ -212,7 +218,7 @@ class ResponseAssembler:
             return self._tool_use(event)
         if isinstance(event, ReasoningEvent):
             out: list[OutputEvent] = []
-            self._thinking(event.text, event.signature, out)
+            self._reasoning(event, out)
             return out
         if isinstance(event, MeteringEvent):
             self._credits = (self._credits or 0.0) + event.usage
@@ -276,13 +282,38 @@ class ResponseAssembler:
             text = "\n\n" + text
         out.append(ContentDelta(text))
 
-    def _thinking(self, text: str, signature: str | None, out: list[OutputEvent]) -> None:
+    def _reasoning(self, event: ReasoningEvent, out: list[OutputEvent]) -> None:
+        """Native reasoning (§1.4): stop tag parsing, hide GPT placeholders, pass signatures and blobs verbatim."""
+        if not self._native:
+            self._native = True
+            extractor, self._extractor = self._extractor, None
+            if extractor is not None:
+                thinking, content = extractor.finish()
+                if thinking:
+                    self._thinking(thinking, None, out)
+                if content:
+                    self._content(content, out)
+                self._plain = not self._tag_open and not self._separate
+        text = event.text
+        if text:
+            self._reasoning_raw.append(text)
+            if not self._reasoning_shown and text == GPT_PLACEHOLDER:
+                self._held_placeholder, text = True, ""
+            elif self._held_placeholder:
+                self._held_placeholder, text = False, GPT_PLACEHOLDER + text
+            self._reasoning_shown = self._reasoning_shown or bool(text)
+        sealed = event.signature is not None or event.redacted_content is not None
+        replay_text = "".join(self._reasoning_raw) if sealed else None
+        self._thinking(text, event.signature, out, event.redacted_content, replay_text)
+
+    def _thinking(self, text: str, signature: str | None, out: list[OutputEvent], redacted: str | None = None,
+                  replay_text: str | None = None) -> None:
         if text:
             self._generated.append(text)
         mode = self._mode
         if mode == "as_reasoning_content":
-            if text or signature:
-                out.append(ThinkingDelta(text, signature))
+            if text or signature or redacted:
+                out.append(ThinkingDelta(text, signature, redacted, replay_text))
         elif text and mode == "strip_tags":
             out.append(ContentDelta(text))
             self._separate = True
@@ -405,6 +436,8 @@ class CollectedAnswer:
 
     thinking: str = ""
     signature: str | None = None
+    redacted: list[str] = field(default_factory=list)  # redactedContent blobs, in order
+    replay_text: str | None = None  # native reasoning text as Kiro sent it (see ThinkingDelta)
     content: str = ""
     tool_calls: list[ToolCallComplete] = field(default_factory=list)
     finish: Finish | None = None
@@ -423,6 +456,10 @@ def collect(events: Iterable[OutputEvent]) -> CollectedAnswer:
             thinking.append(event.text)
             if event.signature:
                 answer.signature = event.signature
+            if event.redacted:
+                answer.redacted.append(event.redacted)
+            if event.replay_text is not None:
+                answer.replay_text = event.replay_text
         elif isinstance(event, ToolCallComplete):
             answer.tool_calls.append(event)
         elif isinstance(event, Finish):

@@ -39,12 +39,34 @@ class Image:
 
 
 @dataclass(slots=True)
+class Document:
+    """An inline document (`userInputMessage.documents`); `format` is one of Kiro's nine, `data` is base64 and
+    `name` is the client's file name or title, made safe for Kiro only when the payload is rendered."""
+
+    name: str
+    format: str
+    data: str
+
+
+@dataclass(slots=True)
+class ReasoningReplay:
+    """Native reasoning of an earlier assistant turn, to send back as `reasoningContent`: either the summary text
+    with its upstream signature (verbatim), or an opaque redacted blob (base64)."""
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+
+
+@dataclass(slots=True)
 class Message:
     role: Role
     text: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_results: list[ToolResult] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    reasoning: ReasoningReplay | None = None  # assistant turns only; one slot per Kiro message
 
 
 @dataclass(slots=True)
@@ -63,6 +85,18 @@ class ThinkingRequest:
 
 
 @dataclass(slots=True)
+class ReasoningIntent:
+    """What the client said about native reasoning; None means it said nothing (the service default applies).
+
+    `effort` is a level of `none < low < medium < high < xhigh < max` (or `minimal`, read as low); `mode` is
+    `adaptive` or `disabled` when the client named one.
+    """
+
+    effort: str | None = None
+    mode: str | None = None
+
+
+@dataclass(slots=True)
 class Conversation:
     """A client request in unified form.
 
@@ -76,3 +110,4 @@ class Conversation:
     thinking: ThinkingRequest = field(default_factory=lambda: ThinkingRequest(enabled=False))
     max_tokens: int | None = None
     stream: bool = False
+    reasoning: ReasoningIntent = field(default_factory=ReasoningIntent)

@@ -22,8 +22,10 @@ from gateway.pipeline import AnswerStats, AnswerStream
 from gateway.settings import Settings
 from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
 from gateway.stores.factory import build_model_cache, build_token_store
+from gateway.upstream_errors import is_signature_rejection
 from kiro_core.convert.kiro import KiroRequest, build_kiro_request
 from kiro_core.convert.options import ConversionOptions
+from kiro_core.convert.reasoning import static_schema
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.models_catalog import ResolvedModel
 from kiro_core.stream import ResponseAssembler
@@ -82,6 +84,8 @@ class GatewayRuntime:
             fake_reasoning=settings.fake_reasoning,
             fake_reasoning_max_tokens=settings.fake_reasoning_max_tokens,
             fake_reasoning_budget_cap=settings.fake_reasoning_budget_cap,
+            max_documents_per_message=settings.max_documents_per_message,
+            native_reasoning_max_tokens=settings.native_reasoning_max_tokens,
         )
 
     @classmethod
@@ -139,7 +143,12 @@ class GatewayRuntime:
         arn = await kiro.profile_arn()
         if arn:
             options = _with_profile_arn(options, arn)
-        kiro_request = build_kiro_request(conversation, model.kiro_id, options, str(uuid.uuid4()))
+        schema = model.request_fields_schema
+        if schema is None and not catalog.from_upstream and self.settings.native_reasoning_static_table:
+            schema = static_schema(model.kiro_id)
+        conversation_id = str(uuid.uuid4())
+        kiro_request = build_kiro_request(conversation, model.kiro_id, options, conversation_id,
+                                          request_fields_schema=schema)
         input_tokens = estimate_input_tokens(conversation)
         settings = self.settings
         detect = conversation.thinking.enabled
@@ -153,15 +162,27 @@ class GatewayRuntime:
                 detect_thinking=detect,
             )
 
-        stream = await AnswerStream.open(
-            kiro,
-            kiro_request.body,
-            new_assembler,
-            first_token_timeout=settings.first_token_timeout,
-            attempts=settings.first_token_max_retries,
-            keepalive=settings.keepalive_interval,
-            stats=stats,
-        )
+        async def open_stream(body: bytes) -> AnswerStream:
+            return await AnswerStream.open(
+                kiro,
+                body,
+                new_assembler,
+                first_token_timeout=settings.first_token_timeout,
+                attempts=settings.first_token_max_retries,
+                keepalive=settings.keepalive_interval,
+                stats=stats,
+            )
+
+        try:
+            stream = await open_stream(kiro_request.body)
+        except GatewayError as error:
+            if not (kiro_request.replays_reasoning and is_signature_rejection(error)):
+                raise
+            # Kiro's own client does this (protocol-2026 §1.5): the conversation goes on without old reasoning.
+            log.warning("Kiro rejected a replayed reasoning signature; retrying once without reasoningContent")
+            kiro_request = build_kiro_request(conversation, model.kiro_id, options, conversation_id,
+                                              request_fields_schema=schema, replay_reasoning=False)
+            stream = await open_stream(kiro_request.body)
         return PreparedAnswer(stream, model, input_tokens, kiro_request)
 
 

@@ -83,6 +83,9 @@ class Settings:
     fake_reasoning_max_tokens: int = 4000
     fake_reasoning_budget_cap: int = 10000
     fake_reasoning_handling: str = "as_reasoning_content"  # as_reasoning_content | remove | pass | strip_tags
+    native_reasoning_static_table: bool = False  # no catalogue schema: use the built-in table of §1.2 (else tags)
+    native_reasoning_max_tokens: bool = False  # also send max_tokens inside additionalModelRequestFields
+    max_documents_per_message: int = 5  # Kiro's limit; more → 400 (0 = no limit)
     # models
     model_cache_ttl: int = 3600
     kiro_models_rest_fallback: bool = False  # management catalogue failed: try the legacy GET /ListAvailableModels
@@ -120,6 +123,8 @@ class Settings:
         handling = {"as_reasoning_content", "remove", "pass", "strip_tags"}
         if self.fake_reasoning_handling not in handling:
             raise ConfigError(f"FAKE_REASONING_HANDLING must be one of {sorted(handling)}")
+        if self.max_documents_per_message < 0:
+            raise ConfigError("MAX_DOCUMENTS_PER_MESSAGE must be 0 (no limit) or a positive number")
         for name in ("max_request_body_bytes", "max_json_depth", "max_json_array_items", "max_json_object_keys",
                      "max_json_string_chars"):
             if getattr(self, name) < 1:

@@ -25,13 +25,26 @@ def classify_upstream(status: int, body: bytes) -> tuple[GatewayError, bool]:
     read = read_failure(status, body)
     retryable = read.failure in (FailureClass.BUSY, FailureClass.UNKNOWN) and (status == 429 or status >= 500) \
         and status != 524
-    return _client_error(status, read), retryable
+    error = _client_error(status, read)
+    error.upstream_reason, error.upstream_message = read.reason, read.message
+    return error, retryable
 
 
 def refresh_may_help(status: int, body: bytes) -> bool:
     """A 401/403 is worth one token refresh unless Kiro said why and the why is not the token (quota, throttling,
     a refused request); a suspension still gets its one refresh-and-retry, as a stale token can look alike."""
     return read_failure(status, body).failure in (FailureClass.UNKNOWN, FailureClass.SUSPENDED)
+
+
+SIGNATURE_REASON = "THINKING_SIGNATURE_INVALID"
+SIGNATURE_MESSAGE = "Invalid `signature`"
+
+
+def is_signature_rejection(error: GatewayError) -> bool:
+    """Kiro refused a replayed reasoning signature (400 `THINKING_SIGNATURE_INVALID`, protocol-2026 §1.5)."""
+    if error.status != 400:
+        return False
+    return error.upstream_reason == SIGNATURE_REASON or SIGNATURE_MESSAGE in (error.upstream_message or "")
 
 
 def classify_status(status: int, body: bytes) -> GatewayError:

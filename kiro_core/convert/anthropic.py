@@ -5,11 +5,16 @@ What happens to each piece:
   Code puts inside `messages` become one system prompt, joined with a blank line.
 * `tool_use` → tool calls; `tool_result` → tool results, list content flattened to text, images inside a result
   kept as images of that user turn, an empty result given a placeholder.
-* `thinking` / `redacted_thinking` blocks from replayed history are dropped (Kiro has no field for them), and so
-  are block types this gateway does not translate (server_tool_use, web_search_tool_result, tool_reference...).
+* `thinking` blocks with an upstream signature and `redacted_thinking` blocks of an assistant turn become its
+  reasoning replay (the last one wins: Kiro has one slot per message); unsigned thinking (or our placeholder
+  signature) is dropped, never folded into text. Block types this gateway does not translate (server_tool_use,
+  web_search_tool_result, tool_reference...) are dropped too.
+* `document` blocks (base64 or plain text) become documents, also from inside tool results (lifted to the turn,
+  like images); documents by URL or file id are refused with a 400 (Kiro takes inline bytes only).
 * Server tools (a `type` like `web_search_20250305`, no `input_schema`) are skipped: Kiro cannot run them.
 * Thinking: `enabled` → its budget (capped); `disabled` → off; `adaptive`, absent, or a type newer than this
-  gateway → the configured default.
+  gateway → the configured default. The same `thinking` and `output_config.effort` also give the native reasoning
+  intent (`kiro_core.convert.reasoning`), used instead of tags for models whose schema allows it.
 
 URL images (`source.type == "url"`, or any non-base64 source): Kiro only accepts inline bytes and kiro_core does
 no I/O, so they are **skipped with a warning** and a short note takes their place in the text, so the model knows
@@ -21,20 +26,27 @@ from __future__ import annotations
 
 import logging
 
+from kiro_core.convert import documents, reasoning
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.models.anthropic import (
     AnthropicMessage,
     CountTokensRequest,
+    DocumentBlock,
     ImageBlock,
     MessagesRequest,
+    RedactedThinkingBlock,
     TextBlock,
+    ThinkingBlock,
     ToolResultBlock,
     ToolUseBlock,
 )
 from kiro_core.unified import (
     Conversation,
+    Document,
     Image,
     Message,
+    ReasoningIntent,
+    ReasoningReplay,
     Role,
     ThinkingRequest,
     ToolCall,
@@ -67,6 +79,7 @@ def anthropic_to_conversation(req: MessagesRequest | CountTokensRequest, options
         thinking=_thinking(req, options),
         max_tokens=req.max_tokens,
         stream=req.stream,
+        reasoning=_intent(req),
     )
 
 
@@ -101,7 +114,12 @@ def _message(msg: AnthropicMessage, index: int, options: ConversionOptions) -> M
         elif isinstance(block, ToolUseBlock):
             out.tool_calls.append(ToolCall(id=block.id, name=block.name, arguments=dict(block.input)))
         elif isinstance(block, ToolResultBlock):
-            out.tool_results.append(_tool_result(block, out.images, index, options))
+            out.tool_results.append(_tool_result(block, out, index, options))
+        elif isinstance(block, DocumentBlock):
+            out.documents.append(_document(block, f"messages[{index}]"))
+        elif isinstance(block, ThinkingBlock | RedactedThinkingBlock):
+            if role == "assistant":
+                out.reasoning = _replay(block) or out.reasoning
         elif block.type not in DROPPED_SILENTLY:
             logger.info("messages[%d]: content block of type %r dropped (not translatable to Kiro)", index, block.type)
     out.text = "\n".join(texts)
@@ -121,8 +139,30 @@ def _add_image(block: ImageBlock, images: list[Image], texts: list[str], index: 
     texts.append(f"[Image not shown: only inline base64 images are supported, this one was: {where[:200]}]")
 
 
-def _tool_result(block: ToolResultBlock, images: list[Image], index: int, options: ConversionOptions) -> ToolResult:
-    """A tool result flattened to text; its images join the turn's images; empty → placeholder."""
+def _replay(block: ThinkingBlock | RedactedThinkingBlock) -> ReasoningReplay | None:
+    """The reasoning Kiro can take back: signed thinking (upstream signatures only) or a redacted blob."""
+    if isinstance(block, RedactedThinkingBlock):
+        return ReasoningReplay(redacted=block.data) if block.data else None
+    if block.signature and not reasoning.is_placeholder_signature(block.signature):
+        return ReasoningReplay(text=block.thinking, signature=block.signature)
+    return None
+
+
+def _document(block: DocumentBlock, where: str) -> Document:
+    """An inline document; a source Kiro cannot take is the client's error (see module docstring)."""
+    source = block.source
+    param = f"{where}.content"
+    if source.type == "text" and source.data is not None:
+        return documents.text_document(block.title, source.data)
+    if source.type == "base64" and source.data is not None:
+        media_type, data = documents.split_data_url(source.data)
+        return documents.make_document(block.title, source.media_type or media_type, data, where, param)
+    what = f"a document with a {source.type!r} source" + (f" ({source.url[:200]})" if source.url else "")
+    raise documents.unsupported_document(where, param, what)
+
+
+def _tool_result(block: ToolResultBlock, turn: Message, index: int, options: ConversionOptions) -> ToolResult:
+    """A tool result flattened to text; its images and documents join the turn's; empty → placeholder."""
     if block.content is None:
         text = ""
     elif isinstance(block.content, str):
@@ -133,7 +173,9 @@ def _tool_result(block: ToolResultBlock, images: list[Image], index: int, option
             if isinstance(item, TextBlock):
                 texts.append(item.text)
             elif isinstance(item, ImageBlock):
-                _add_image(item, images, texts, index)
+                _add_image(item, turn.images, texts, index)
+            elif isinstance(item, DocumentBlock):
+                turn.documents.append(_document(item, f"messages[{index}]"))
             else:
                 logger.info("messages[%d]: %r inside a tool_result dropped", index, item.type)
         text = "\n".join(t for t in texts if t)
@@ -151,6 +193,14 @@ def _tools(req: MessagesRequest | CountTokensRequest) -> list[ToolSpec]:
             continue
         specs.append(ToolSpec(name=tool.name, description=tool.description or "", input_schema=tool.input_schema or {}))
     return specs
+
+
+def _intent(req: MessagesRequest | CountTokensRequest) -> ReasoningIntent:
+    """Native reasoning intent from `thinking` and `output_config.effort`."""
+    config = req.thinking
+    effort = (req.output_config or {}).get("effort")
+    return reasoning.anthropic_intent(config.type if config else None, config.budget_tokens if config else None,
+                                      effort)
 
 
 def _thinking(req: MessagesRequest | CountTokensRequest, options: ConversionOptions) -> ThinkingRequest:

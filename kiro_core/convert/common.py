@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from kiro_core.convert import documents
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.errors import InvalidRequestError
 from kiro_core.models.common import is_base64
-from kiro_core.unified import Image, Message, ThinkingRequest, ToolResult
+from kiro_core.unified import Document, Image, Message, ThinkingRequest, ToolResult
 
 SYSTEM_ROLES = frozenset({"system", "developer"})
 # Share of the output limit given to thinking, per reasoning effort (the reference gateway's table).
@@ -38,16 +39,19 @@ class PendingToolResults:
 
     results: list[ToolResult] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
 
-    def add(self, result: ToolResult, images: list[Image]) -> None:
+    def add(self, result: ToolResult, images: list[Image], docs: list[Document] | None = None) -> None:
         self.results.append(result)
         self.images.extend(images)
+        self.documents.extend(docs or [])
 
     def flush_into(self, messages: list[Message]) -> None:
         """Append the pending results as one user message, if there are any, and start a new run."""
-        if self.results or self.images:
-            messages.append(Message(role="user", tool_results=self.results, images=self.images))
-            self.results, self.images = [], []
+        if self.results or self.images or self.documents:
+            messages.append(Message(role="user", tool_results=self.results, images=self.images,
+                                    documents=self.documents))
+            self.results, self.images, self.documents = [], [], []
 
 
 class _Part(Protocol):
@@ -106,6 +110,19 @@ def image_from_data_url(url: str, where: str, param: str) -> Image:
     if not is_base64(data):
         raise InvalidRequestError(f"{where}: the image data URL is not valid base64", param=param)
     return Image(media_type=media_type.lower(), data=data)
+
+
+def file_document(filename: str | None, file_data: str | None, file_id: str | None, file_url: str | None,
+                  where: str, param: str) -> Document:
+    """An OpenAI file part (`file_data` as a data URL or raw base64) as a document; references are refused."""
+    if file_data:
+        media_type, data = documents.split_data_url(file_data.strip())
+        return documents.make_document(filename, media_type, data, where, param)
+    if file_id:
+        raise documents.unsupported_document(where, param, f"the file id {file_id!r}")
+    if file_url:
+        raise documents.unsupported_document(where, param, f"the file URL {file_url[:200]!r}")
+    raise InvalidRequestError(f"{where}: a file part needs 'file_data' (base64 or a data: URL).", param=param)
 
 
 def parse_tool_arguments(raw: str | dict[str, Any] | None, where: str, call: str, param: str) -> dict[str, Any]:

@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiro_core.convert import documents, reasoning
 from kiro_core.convert.options import ConversionOptions
-from kiro_core.errors import ContextTooLongError
-from kiro_core.unified import Conversation, Image, Message, ToolCall, ToolResult, ToolSpec
+from kiro_core.errors import ContextTooLongError, InvalidRequestError
+from kiro_core.unified import Conversation, Document, Image, Message, ToolCall, ToolResult, ToolSpec
 
 ORIGIN = "AI_EDITOR"
 CHAT_TRIGGER = "MANUAL"
@@ -43,17 +44,35 @@ THINKING_SYSTEM_SECTION = (
 
 @dataclass
 class KiroRequest:
-    """The payload, its exact bytes (what the size guard measured), and how to restore aliased tool names."""
+    """The payload, its exact bytes (what the size guard measured), and how to restore aliased tool names.
+
+    `replays_reasoning`: some history entry carries `reasoningContent` (a signature rejection may be retried
+    without it).
+    """
 
     payload: dict[str, Any]
     body: bytes
     tool_name_aliases: dict[str, str] = field(default_factory=dict)  # alias sent to Kiro -> client's original name
+    replays_reasoning: bool = False
 
 
 def build_kiro_request(
-    conversation: Conversation, model_id: str, options: ConversionOptions, conversation_id: str
+    conversation: Conversation,
+    model_id: str,
+    options: ConversionOptions,
+    conversation_id: str,
+    *,
+    request_fields_schema: dict[str, Any] | None = None,
+    replay_reasoning: bool = True,
 ) -> KiroRequest:
-    """Run the whole normalisation pipeline; raises ContextTooLongError when the body exceeds the limit."""
+    """Run the whole normalisation pipeline; raises ContextTooLongError when the body exceeds the limit.
+
+    `request_fields_schema` is the model's `additionalModelRequestFieldsSchema`: when it allows reasoning, the
+    client's intent goes into `additionalModelRequestFields`, earlier reasoning is replayed (unless
+    `replay_reasoning` is False) and no thinking tags are injected; without it, tags as configured.
+    """
+    native = reasoning.has_reasoning_member(request_fields_schema)
+    tags = conversation.thinking.enabled and not native
     messages = [_copy(m) for m in conversation.messages]
     tools = _dedupe_tools(conversation.tools)
     system = conversation.system
@@ -68,7 +87,7 @@ def build_kiro_request(
         reverse_aliases = {alias: original for original, alias in aliases.items()}
         tools, docs = relocate_long_descriptions(tools, options.tool_description_max_length)
         system = _append_section(system, docs)
-    if conversation.thinking.enabled:
+    if tags:
         system = _append_section(system, THINKING_SYSTEM_SECTION)
 
     messages = normalise_messages(messages, has_tools=bool(tools), options=options)
@@ -78,24 +97,33 @@ def build_kiro_request(
         current_text = _text_or(current.text, options.empty_placeholder)
     else:
         current_text = _with_system(system, current.text, options)
-    if conversation.thinking.enabled and (options.thinking_with_tool_results or not current.tool_results):
+    if tags and (options.thinking_with_tool_results or not current.tool_results):
         budget = conversation.thinking.budget_tokens or options.fake_reasoning_max_tokens
         current_text = thinking_prefix(budget) + current_text
 
+    names = document_names([*history, current], options.max_documents_per_message)
     state: dict[str, Any] = {
         "chatTriggerType": CHAT_TRIGGER,
         "conversationId": conversation_id,
-        "currentMessage": {"userInputMessage": _user_input(current, current_text, model_id, options, tools=tools)},
+        "currentMessage": {
+            "userInputMessage": _user_input(current, current_text, model_id, options, tools=tools, names=names)
+        },
     }
+    replay = native and replay_reasoning
     if history:
-        state["history"] = [_history_entry(m, model_id, options) for m in history]
+        state["history"] = [_history_entry(m, model_id, options, names, replay) for m in history]
     payload: dict[str, Any] = {"conversationState": state}
     if options.profile_arn:
         payload["profileArn"] = options.profile_arn
+    max_tokens = conversation.max_tokens if options.native_reasoning_max_tokens else None
+    fields = reasoning.request_fields(conversation.reasoning, request_fields_schema, max_tokens=max_tokens)
+    if fields:
+        payload["additionalModelRequestFields"] = fields
     body = _encode(payload)
     if options.max_payload_bytes > 0 and len(body) > options.max_payload_bytes:
         raise ContextTooLongError(len(body), options.max_payload_bytes)
-    return KiroRequest(payload=payload, body=body, tool_name_aliases=reverse_aliases)
+    replays = replay and any(m.role == "assistant" and m.reasoning for m in history)
+    return KiroRequest(payload=payload, body=body, tool_name_aliases=reverse_aliases, replays_reasoning=replays)
 
 
 # ---------------------------------------------------------------- tools
@@ -288,6 +316,8 @@ def _merge_into(target: Message, extra: Message) -> None:
     target.tool_calls.extend(extra.tool_calls)
     target.tool_results.extend(extra.tool_results)
     target.images.extend(extra.images)
+    target.documents.extend(extra.documents)
+    target.reasoning = extra.reasoning or target.reasoning  # one slot per Kiro message: the last one
 
 
 def _copy(message: Message) -> Message:
@@ -297,7 +327,25 @@ def _copy(message: Message) -> Message:
         tool_calls=list(message.tool_calls),
         tool_results=list(message.tool_results),
         images=list(message.images),
+        documents=list(message.documents),
+        reasoning=message.reasoning,
     )
+
+
+def document_names(messages: list[Message], max_per_message: int) -> dict[int, str]:
+    """id(document) → the name Kiro gets: made safe, unique across the request (Kiro refuses duplicates).
+
+    Raises InvalidRequestError when one message carries more documents than `max_per_message` (0 = no limit).
+    """
+    docs: list[Document] = []
+    for message in messages:
+        if 0 < max_per_message < len(message.documents):
+            raise InvalidRequestError(
+                f"A message carries {len(message.documents)} documents; Kiro takes at most {max_per_message} per "
+                "message. Send fewer documents at a time.")
+        docs.extend(message.documents)
+    unique = documents.unique_names(documents.safe_name(d.name) for d in docs)
+    return {id(doc): name for doc, name in zip(docs, unique, strict=True)}
 
 
 # ---------------------------------------------------------------- rendering
@@ -328,10 +376,16 @@ def _with_system(system: str, text: str, options: ConversionOptions) -> str:
 
 
 def _image(image: Image) -> dict[str, Any]:
-    """Kiro's image shape: the media subtype as `format`, base64 without any `data:` prefix."""
-    fmt = image.media_type.rsplit("/", 1)[-1].lower()
+    """Kiro's image shape: the format of the actual bytes (Kiro refuses a declared type that does not match them),
+    else the declared media subtype; base64 without any `data:` prefix."""
     data = image.data.split(",", 1)[1] if image.data.startswith("data:") else image.data
+    fmt = documents.sniff_image_format(data) or image.media_type.rsplit("/", 1)[-1].lower()
     return {"format": "jpeg" if fmt == "jpg" else fmt, "source": {"bytes": data}}
+
+
+def _document(document: Document, names: dict[int, str]) -> dict[str, Any]:
+    name = names.get(id(document)) or documents.safe_name(document.name)
+    return {"name": name, "format": document.format, "source": {"bytes": document.data}}
 
 
 def _tool_result(result: ToolResult, options: ConversionOptions) -> dict[str, Any]:
@@ -343,11 +397,14 @@ def _tool_result(result: ToolResult, options: ConversionOptions) -> dict[str, An
 
 
 def _user_input(
-    message: Message, content: str, model_id: str, options: ConversionOptions, *, tools: list[ToolSpec]
+    message: Message, content: str, model_id: str, options: ConversionOptions, *, tools: list[ToolSpec],
+    names: dict[int, str],
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"content": content, "modelId": model_id, "origin": ORIGIN}
     if message.images:
         entry["images"] = [_image(i) for i in message.images]
+    if message.documents:
+        entry["documents"] = [_document(d, names) for d in message.documents]
     context: dict[str, Any] = {}
     if tools:
         context["tools"] = [_tool_spec(t) for t in tools]
@@ -358,13 +415,21 @@ def _user_input(
     return entry
 
 
-def _history_entry(message: Message, model_id: str, options: ConversionOptions) -> dict[str, Any]:
+def _history_entry(
+    message: Message, model_id: str, options: ConversionOptions, names: dict[int, str], replay: bool
+) -> dict[str, Any]:
     text = _text_or(message.text, options.empty_placeholder)
     if message.role == "user":
-        return {"userInputMessage": _user_input(message, text, model_id, options, tools=[])}
+        return {"userInputMessage": _user_input(message, text, model_id, options, tools=[], names=names)}
     entry: dict[str, Any] = {"content": text}
     if message.tool_calls:
         entry["toolUses"] = [{"name": c.name, "input": c.arguments, "toolUseId": c.id} for c in message.tool_calls]
+    if replay and message.reasoning is not None:
+        shown = message.reasoning
+        if shown.redacted:
+            entry["reasoningContent"] = {"redactedContent": shown.redacted}
+        elif shown.signature:
+            entry["reasoningContent"] = {"reasoningText": {"text": shown.text, "signature": shown.signature}}
     return {"assistantResponseMessage": entry}
 
 

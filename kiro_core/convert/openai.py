@@ -6,7 +6,10 @@ What happens to each piece:
   e.g. MCP screenshots), because Kiro takes tool results on a user turn.
 * Assistant `tool_calls` keep their ids; the `arguments` JSON string is parsed to the object Kiro wants.
 * Unknown roles count as `user` (clients invent roles; rejecting them helps no one).
-* Thinking comes from `reasoning_effort` as a share of the output limit, else the configured default.
+* Thinking comes from `reasoning_effort` as a share of the output limit, else the configured default; the same
+  field is the native reasoning intent for models whose schema allows it.
+* `file` parts with inline `file_data` become documents (also in tool messages, lifted to the turn); a `file_id`
+  cannot be resolved by a stateless gateway and is refused with a 400.
 
 URL images: Kiro only accepts inline bytes and kiro_core does no I/O, so an `http(s)` image cannot be sent.
 Such an image is **skipped with a warning**, and a short note takes its place in the message text so the model
@@ -18,10 +21,10 @@ from __future__ import annotations
 
 import logging
 
-from kiro_core.convert import common
+from kiro_core.convert import common, reasoning
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.models.openai import ChatCompletionRequest, ChatMessage, ContentPart, ToolCallItem
-from kiro_core.unified import Conversation, Image, Message, ThinkingRequest, ToolCall, ToolResult, ToolSpec
+from kiro_core.unified import Conversation, Document, Image, Message, ThinkingRequest, ToolCall, ToolResult, ToolSpec
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ def openai_to_conversation(req: ChatCompletionRequest, options: ConversionOption
     for index, msg in enumerate(req.messages):
         if msg.role == "tool":
             text, images = _content(msg, index)
-            pending.add(ToolResult(tool_use_id=msg.tool_call_id or "", content=text), images)
+            pending.add(ToolResult(tool_use_id=msg.tool_call_id or "", content=text), images, _documents(msg, index))
             continue
         pending.flush_into(messages)
         if msg.role in common.SYSTEM_ROLES:
@@ -47,7 +50,7 @@ def openai_to_conversation(req: ChatCompletionRequest, options: ConversionOption
             messages.append(Message(role="assistant", text=text, tool_calls=calls))
         else:
             text, images = _content(msg, index)
-            messages.append(Message(role="user", text=text, images=images))
+            messages.append(Message(role="user", text=text, images=images, documents=_documents(msg, index)))
     pending.flush_into(messages)
 
     return Conversation(
@@ -58,6 +61,7 @@ def openai_to_conversation(req: ChatCompletionRequest, options: ConversionOption
         thinking=_thinking(req, options),
         max_tokens=req.output_limit,
         stream=req.stream,
+        reasoning=reasoning.openai_intent(req.reasoning_effort),
     )
 
 
@@ -71,10 +75,21 @@ def _content(msg: ChatMessage, index: int) -> tuple[str, list[Image]]:
     return common.text_and_images(msg.content, where, lambda part: _read_part(part, where), logger)
 
 
+def _documents(msg: ChatMessage, index: int) -> list[Document]:
+    """The message's `file` parts as documents."""
+    if not isinstance(msg.content, list):
+        return []
+    where = f"messages[{index}]"
+    return [common.file_document(p.file.filename, p.file.file_data, p.file.file_id, None, where, f"{where}.content")
+            for p in msg.content if p.type == "file" and p.file is not None]
+
+
 def _read_part(part: ContentPart, where: str) -> tuple[str | None, Image | None] | None:
     """A `text` part's text; an `image_url` part's inline image, or a note for a URL (see module docstring)."""
     if part.type == "text":
         return part.text or "", None
+    if part.type == "file":
+        return None, None  # read by `_documents`
     if part.type != "image_url":
         return None
     url = (part.url or "").strip()

@@ -36,6 +36,11 @@ class ConversionOptions:
     # PR #158 of the reference gateway reports 400s when thinking tags sit next to toolResults; unconfirmed, and
     # the reference itself injects anyway. False skips the tags on turns that carry tool results.
     thinking_with_tool_results: bool = True
+    # Kiro IDE 0.11's limit (protocol-2026 §6.1): more documents in one message is refused with a 400. 0 = no limit.
+    max_documents_per_message: int = 5
+    # Send the client's max_tokens inside additionalModelRequestFields (clamped to the schema). Off: a small client
+    # max_tokens then cuts the model off while it is still thinking (§1.2).
+    native_reasoning_max_tokens: bool = False
 
     def cap_budget(self, budget: int) -> int:
         """`budget` limited by the cap (when set) and kept at least 1."""

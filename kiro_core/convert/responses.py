@@ -7,9 +7,12 @@ What happens to each piece:
 * A run of `function_call_output` / `custom_tool_call_output` items becomes one user message of tool results.
 * A custom tool (free-text input, e.g. Codex's `apply_patch`) is declared to Kiro as a function with one string
   field `input`; `custom_tool_names` tells the formatter which calls to unwrap back into `custom_tool_call` items.
-* `reasoning` items and every other item kind are dropped: Kiro cannot take them back, and refusing them would
-  break a client that replays its whole history each turn.
-* `reasoning.effort` → thinking budget as a share of `max_output_tokens`, exactly like chat's `reasoning_effort`.
+* `reasoning` items whose `encrypted_content` is this gateway's envelope go back to Kiro as the reasoning of the
+  assistant turn they belong to (the one being built, or the next one); other reasoning items and every other
+  item kind are dropped: refusing them would break a client that replays its whole history each turn.
+* `input_file` parts with inline `file_data` become documents; a `file_id` or `file_url` is refused with a 400.
+* `reasoning.effort` → thinking budget as a share of `max_output_tokens`, exactly like chat's `reasoning_effort`,
+  and the native reasoning intent.
 
 The gateway keeps no state, so `previous_response_id` (server-side history) is refused with a 400 that says what
 to do instead. URL images cannot be sent (Kiro takes inline bytes only): they are replaced by a short note, as in
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kiro_core.convert import common
+from kiro_core.convert import common, reasoning
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.errors import InvalidRequestError
 from kiro_core.models.responses import (
@@ -31,10 +34,21 @@ from kiro_core.models.responses import (
     FunctionCallOutputItem,
     InputPart,
     MessageItem,
+    ReasoningItem,
     ResponsesRequest,
     ResponsesTool,
 )
-from kiro_core.unified import Conversation, Image, Message, ThinkingRequest, ToolCall, ToolResult, ToolSpec
+from kiro_core.unified import (
+    Conversation,
+    Document,
+    Image,
+    Message,
+    ReasoningReplay,
+    ThinkingRequest,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +71,20 @@ def responses_to_conversation(req: ResponsesRequest, options: ConversionOptions)
     system_parts = [req.instructions] if req.instructions else []
     messages: list[Message] = []
     pending = common.PendingToolResults()
+    held: list[ReasoningReplay] = []  # reasoning that precedes the assistant turn it belongs to
+
+    def assistant(message: Message) -> None:
+        if held:
+            message.reasoning = held.pop()
+            held.clear()
+        messages.append(message)
 
     def add_call(call: ToolCall) -> None:
         pending.flush_into(messages)
         if messages and messages[-1].role == "assistant":
             messages[-1].tool_calls.append(call)
         else:
-            messages.append(Message(role="assistant", tool_calls=[call]))
+            assistant(Message(role="assistant", tool_calls=[call]))
 
     items = [MessageItem(role="user", content=req.input)] if isinstance(req.input, str) else req.input
     for index, item in enumerate(items):
@@ -74,7 +95,15 @@ def responses_to_conversation(req: ResponsesRequest, options: ConversionOptions)
             add_call(ToolCall(id=item.call_id, name=item.name, arguments={CUSTOM_INPUT_FIELD: item.input}))
         elif isinstance(item, FunctionCallOutputItem | CustomToolCallOutputItem):
             text, images = _parts(item.output, where)
-            pending.add(ToolResult(tool_use_id=item.call_id, content=text), images)
+            pending.add(ToolResult(tool_use_id=item.call_id, content=text), images, _documents(item.output, where))
+        elif isinstance(item, ReasoningItem):
+            replay = reasoning.unseal(item.encrypted_content or "")
+            if replay is None:
+                continue
+            if messages and messages[-1].role == "assistant" and not pending.results and not held:
+                messages[-1].reasoning = replay  # reasoning sent after the turn's text or calls (GPT)
+            else:
+                held.append(replay)
         elif isinstance(item, MessageItem):
             pending.flush_into(messages)
             text, images = _parts(item.content, where)
@@ -82,9 +111,11 @@ def responses_to_conversation(req: ResponsesRequest, options: ConversionOptions)
                 if text:
                     system_parts.append(text)
             elif item.role == "assistant":
-                messages.append(Message(role="assistant", text=text))
+                assistant(Message(role="assistant", text=text))
             else:
-                messages.append(Message(role="user", text=text, images=images))
+                held.clear()  # reasoning must sit on an assistant turn
+                messages.append(Message(role="user", text=text, images=images,
+                                        documents=_documents(item.content, where)))
         else:
             logger.debug("%s: item of type %r dropped (not forwarded to Kiro)", where, getattr(item, "type", None))
     pending.flush_into(messages)
@@ -97,6 +128,7 @@ def responses_to_conversation(req: ResponsesRequest, options: ConversionOptions)
         thinking=_thinking(req, options),
         max_tokens=req.max_output_tokens,
         stream=req.stream,
+        reasoning=reasoning.openai_intent(req.reasoning.effort if req.reasoning else None),
     )
 
 
@@ -112,10 +144,20 @@ def _parts(content: str | list[InputPart], where: str) -> tuple[str, list[Image]
     return common.text_and_images(content, where, lambda part: _read_part(part, where), logger)
 
 
+def _documents(content: str | list[InputPart], where: str) -> list[Document]:
+    """The `input_file` parts as documents."""
+    if isinstance(content, str):
+        return []
+    return [common.file_document(p.filename, p.file_data, p.file_id, p.file_url, where, where)
+            for p in content if p.type == "input_file"]
+
+
 def _read_part(part: InputPart, where: str) -> tuple[str | None, Image | None] | None:
     """A text or refusal part's text; an `input_image` part's inline image, or a note for a URL or file id."""
     if part.type in TEXT_PARTS:
         return part.text or "", None
+    if part.type == "input_file":
+        return None, None  # read by `_documents`
     if part.type == "refusal":
         return part.refusal or "", None
     if part.type != "input_image":

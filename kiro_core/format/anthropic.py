@@ -9,8 +9,9 @@ A block stays open while deltas of its kind keep coming and is closed when anoth
 built from a per-block pre-serialised prefix plus `json.dumps` of the text, since they run once per streamed delta.
 An in-stream failure is `event: error` and nothing after it (the SDK raises; no `message_stop` means incomplete).
 
-Thinking signatures: the upstream's when native reasoning sent one, else a placeholder derived from the message id
-(Kiro does not check signatures of thinking blocks sent back; a real Anthropic endpoint would reject them).
+Thinking signatures: the upstream's when native reasoning sent one (verbatim: Kiro checks it when the block comes
+back), else a placeholder derived from the message id, which the request adapter recognises and never sends back.
+Redacted reasoning becomes a `redacted_thinking` block of its own (`data` = the upstream blob).
 """
 
 from __future__ import annotations
@@ -105,10 +106,11 @@ class AnthropicStreamFormatter:
             if isinstance(event, _DELTAS):
                 kind = event.__class__
                 text = event.text
-                if isinstance(event, ThinkingDelta) and event.signature:
-                    if self._open is not ThinkingDelta and not text:
-                        continue  # a signature with no thinking block to carry it
-                    self._signature = event.signature
+                if isinstance(event, ThinkingDelta) and (event.signature or event.redacted):
+                    if event.redacted:
+                        self._redacted_block(event.redacted, parts)
+                    elif self._open is ThinkingDelta or text:  # else no thinking block to carry it
+                        self._signature = event.signature
                 if not text:
                     continue
                 if self._open is not kind:
@@ -155,6 +157,14 @@ class AnthropicStreamFormatter:
             f'"delta":{{"type":"{delta_type}","{field}":'
         )
 
+    def _redacted_block(self, data: str, parts: list[str]) -> None:
+        self._close_block(parts)
+        self._index += 1
+        block = {"type": "redacted_thinking", "data": data}
+        parts.append(_sse("content_block_start", {"type": "content_block_start", "index": self._index,
+                                                  "content_block": block}))
+        parts.append(_STOP_BLOCK % self._index)
+
     def _close_block(self, parts: list[str]) -> None:
         if self._open is None:
             return
@@ -182,6 +192,7 @@ def anthropic_message(answer: CollectedAnswer, model: str, message_id: str, inpu
     if answer.thinking:
         signature = answer.signature or placeholder_signature(message_id)
         content.append({"type": "thinking", "thinking": answer.thinking, "signature": signature})
+    content.extend({"type": "redacted_thinking", "data": data} for data in answer.redacted)
     if answer.content:
         content.append({"type": "text", "text": answer.content})
     for call in answer.tool_calls:

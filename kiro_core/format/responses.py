@@ -9,6 +9,10 @@ and text deltas), message (one `output_text` part and its deltas), each tool cal
 delta) — and finally `response.completed`, `response.incomplete` (finish reason `length`) or `response.failed`
 (a `StreamError`: no item is closed after it, so a partial answer never looks finished).
 
+When the client asked for `include: ["reasoning.encrypted_content"]`, a reasoning item also carries the upstream
+signature (or redacted blob) in `encrypted_content`, sealed with the text Kiro needs back (`convert.reasoning.seal`);
+reasoning with a signature but no readable summary (GPT models) then still gets an item, with an empty summary.
+
 The per-delta events are built from strings prepared when their item opens, plus `json.dumps` of the text only;
 consecutive deltas of one kind in a batch become one event. Lifecycle events (four per response) reuse a
 pre-serialised envelope of the fields echoed from the request.
@@ -23,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiro_core.convert.reasoning import seal
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.events import (
     ContentDelta,
@@ -69,9 +74,12 @@ def failure_body(error: StreamError) -> dict[str, str]:
     return {"code": _FAILURE_CODES.get(error.kind_name, "server_error"), "message": error.message}
 
 
-def reasoning_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+def reasoning_item(item_id: str, text: str, status: str = "completed", encrypted: str | None = None) -> dict[str, Any]:
     summary = [{"type": "summary_text", "text": text}] if text else []
-    return {"id": item_id, "type": "reasoning", "summary": summary, "status": status}
+    item: dict[str, Any] = {"id": item_id, "type": "reasoning", "summary": summary, "status": status}
+    if encrypted:
+        item["encrypted_content"] = encrypted
+    return item
 
 
 def _text_part(text: str) -> dict[str, Any]:
@@ -112,14 +120,18 @@ class _OpenItem:
     delta_head: str  # a delta event up to its sequence number
     delta_mid: str  # from after the sequence number up to the delta text
     texts: list[str] = field(default_factory=list)
+    encrypted: str | None = None  # reasoning only: the sealed signature / blob
+    summary_open: bool = True  # reasoning only: its summary part was announced
 
 
 class ResponsesStreamFormatter:
     """Turns batches of output events into Responses SSE bytes, one write per batch."""
 
     def __init__(self, model: str, response_id: str, created_at: int, request_echo: dict[str, Any], *,
-                 custom_tools: frozenset[str] = frozenset(), parallel_tool_calls: bool = True) -> None:
+                 custom_tools: frozenset[str] = frozenset(), parallel_tool_calls: bool = True,
+                 include_encrypted: bool = False) -> None:
         base = {**request_echo, "id": response_id, "object": "response", "created_at": created_at, "model": model}
+        self._include_encrypted = include_encrypted
         self._envelope = _dumps(base, separators=(",", ":"))[:-1]
         self._custom_tools = custom_tools
         self._parallel = parallel_tool_calls
@@ -152,6 +164,11 @@ class ResponsesStreamFormatter:
                 if event.text:
                     run.append(event.text)
                     run_kind = kind
+                if self._include_encrypted and isinstance(event, ThinkingDelta) and (event.signature or event.redacted):
+                    if run:
+                        self._deltas(run_kind, run, parts)
+                        run = []
+                    self._seal(event, parts)
             elif isinstance(event, ToolCallComplete):
                 self._tool_call(event, parts)
             elif isinstance(event, Finish):
@@ -199,6 +216,8 @@ class ResponsesStreamFormatter:
             self._close_message(parts)
             if self._reasoning is None:
                 self._reasoning = self._open_reasoning(parts)
+            elif not self._reasoning.summary_open:
+                self._add_summary_part(self._reasoning, parts)
             self._delta(self._reasoning, text, parts)
         else:
             self._close_reasoning(parts)
@@ -206,25 +225,39 @@ class ResponsesStreamFormatter:
                 self._message = self._open_message(parts)
             self._delta(self._message, text, parts)
 
-    def _open_reasoning(self, parts: list[str]) -> _OpenItem:
+    def _open_reasoning(self, parts: list[str], summary: bool = True) -> _OpenItem:
         item = self._open("rs", "response.reasoning_summary_text.delta", '"summary_index":0,')
         parts.append(self._event("response.output_item.added",
                                  {"output_index": item.index, "item": reasoning_item(item.id, "", "in_progress")}))
+        item.summary_open = False
+        if summary:
+            self._add_summary_part(item, parts)
+        return item
+
+    def _add_summary_part(self, item: _OpenItem, parts: list[str]) -> None:
+        item.summary_open = True
         parts.append(self._event("response.reasoning_summary_part.added", {
             "item_id": item.id, "output_index": item.index, "summary_index": 0,
             "part": {"type": "summary_text", "text": ""}}))
-        return item
+
+    def _seal(self, event: ThinkingDelta, parts: list[str]) -> None:
+        """Attach the sealed signature / blob to the reasoning item (opening one without a summary if needed)."""
+        if self._reasoning is None:
+            self._close_message(parts)
+            self._reasoning = self._open_reasoning(parts, summary=False)
+        self._reasoning.encrypted = seal(event.replay_text or "", event.signature, event.redacted)
 
     def _close_reasoning(self, parts: list[str]) -> None:
         item, self._reasoning = self._reasoning, None
         if item is None:
             return
         text = "".join(item.texts)
-        where = {"item_id": item.id, "output_index": item.index, "summary_index": 0}
-        parts.append(self._event("response.reasoning_summary_text.done", {**where, "text": text}))
-        parts.append(self._event("response.reasoning_summary_part.done",
-                                 {**where, "part": {"type": "summary_text", "text": text}}))
-        self._item_done(item.index, reasoning_item(item.id, text), parts)
+        if item.summary_open:
+            where = {"item_id": item.id, "output_index": item.index, "summary_index": 0}
+            parts.append(self._event("response.reasoning_summary_text.done", {**where, "text": text}))
+            parts.append(self._event("response.reasoning_summary_part.done",
+                                     {**where, "part": {"type": "summary_text", "text": text}}))
+        self._item_done(item.index, reasoning_item(item.id, text, encrypted=item.encrypted), parts)
 
     def _open_message(self, parts: list[str]) -> _OpenItem:
         item = self._open("msg", "response.output_text.delta", '"content_index":0,"logprobs":[],')
@@ -291,11 +324,15 @@ class ResponsesStreamFormatter:
 
 
 def response_output(answer: CollectedAnswer, custom_tools: frozenset[str] = frozenset(),
-                    parallel_tool_calls: bool = True) -> list[dict[str, Any]]:
+                    parallel_tool_calls: bool = True, include_encrypted: bool = False) -> list[dict[str, Any]]:
     """The output items of a whole answer: reasoning, message, then the tool calls."""
     output: list[dict[str, Any]] = []
-    if answer.thinking:
-        output.append(reasoning_item(_new_id("rs"), answer.thinking))
+    encrypted = None
+    if include_encrypted and (answer.signature or answer.redacted):
+        redacted = answer.redacted[-1] if answer.redacted else None
+        encrypted = seal(answer.replay_text or "", None if redacted else answer.signature, redacted)
+    if answer.thinking or encrypted:
+        output.append(reasoning_item(_new_id("rs"), answer.thinking, encrypted=encrypted))
     if answer.content:
         output.append(message_item(_new_id("msg"), answer.content))
     calls: Iterable[ToolCallComplete] = answer.tool_calls if parallel_tool_calls else answer.tool_calls[:1]
@@ -305,7 +342,7 @@ def response_output(answer: CollectedAnswer, custom_tools: frozenset[str] = froz
 
 def responses_object(answer: CollectedAnswer, model: str, response_id: str, created_at: int,
                      request_echo: dict[str, Any], *, custom_tools: frozenset[str] = frozenset(),
-                     parallel_tool_calls: bool = True) -> dict[str, Any]:
+                     parallel_tool_calls: bool = True, include_encrypted: bool = False) -> dict[str, Any]:
     """A whole `response` object; an answer that failed raises its `GatewayError` instead (an HTTP error)."""
     if answer.error is not None:
         raise gateway_error(answer.error)
@@ -321,6 +358,6 @@ def responses_object(answer: CollectedAnswer, model: str, response_id: str, crea
         "status": "incomplete" if incomplete else "completed",
         "error": None,
         "incomplete_details": dict(_INCOMPLETE) if incomplete else None,
-        "output": response_output(answer, custom_tools, parallel_tool_calls),
+        "output": response_output(answer, custom_tools, parallel_tool_calls, include_encrypted),
         "usage": usage_body(answer.finish.usage),
     }

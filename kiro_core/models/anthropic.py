@@ -52,7 +52,7 @@ class ToolUseBlock(OpenModel):
 
 
 class ThinkingBlock(OpenModel):
-    """Replayed reasoning; accepted so history round-trips, dropped before Kiro (it has no place for it)."""
+    """Replayed reasoning; with an upstream signature it goes back to Kiro as `reasoningContent`."""
 
     type: Literal["thinking"] = "thinking"
     thinking: str = ""
@@ -62,6 +62,23 @@ class ThinkingBlock(OpenModel):
 class RedactedThinkingBlock(OpenModel):
     type: Literal["redacted_thinking"] = "redacted_thinking"
     data: str = ""
+
+
+class DocumentSource(OpenModel):
+    """`base64` (media_type + data), `text` (plain text in `data`), or a kind Kiro cannot take (`url`, `file`...),
+    which the adapter refuses with a clear 400."""
+
+    type: str
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    file_id: str | None = None
+
+
+class DocumentBlock(OpenModel):
+    type: Literal["document"] = "document"
+    source: DocumentSource
+    title: str | None = None
 
 
 class OtherBlock(OpenModel):
@@ -82,8 +99,11 @@ def _block_tag(known: frozenset[str]) -> Any:
 
 
 ToolResultContentBlock = Annotated[
-    Annotated[TextBlock, Tag("text")] | Annotated[ImageBlock, Tag("image")] | Annotated[OtherBlock, Tag("other")],
-    Discriminator(_block_tag(frozenset({"text", "image"}))),
+    Annotated[TextBlock, Tag("text")]
+    | Annotated[ImageBlock, Tag("image")]
+    | Annotated[DocumentBlock, Tag("document")]
+    | Annotated[OtherBlock, Tag("other")],
+    Discriminator(_block_tag(frozenset({"text", "image", "document"}))),
 ]
 ToolResultContent = str_or_list(
     ToolResultContentBlock, "tool_result content must be a string or a list of content blocks", list_tag="blocks"
@@ -104,8 +124,10 @@ ContentBlock = Annotated[
     | Annotated[ToolResultBlock, Tag("tool_result")]
     | Annotated[ThinkingBlock, Tag("thinking")]
     | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
+    | Annotated[DocumentBlock, Tag("document")]
     | Annotated[OtherBlock, Tag("other")],
-    Discriminator(_block_tag(frozenset({"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"}))),
+    Discriminator(_block_tag(frozenset({"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking",
+                                        "document"}))),
 ]
 
 

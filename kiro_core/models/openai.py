@@ -21,12 +21,21 @@ class ImageUrl(OpenModel):
     detail: str | None = None
 
 
+class FileRef(OpenModel):
+    """A `file` part's payload: inline `file_data` (data URL or base64) with its `filename`, or a `file_id`."""
+
+    filename: str | None = None
+    file_data: str | None = None
+    file_id: str | None = None
+
+
 class ContentPart(OpenModel):
-    """One element of a list `content`: `text`, `image_url`, or a type we skip later (audio, file, refusal...)."""
+    """One element of a list `content`: `text`, `image_url`, `file`, or a type we skip later (audio, refusal...)."""
 
     type: str
     text: str | None = None
     image_url: ImageUrl | str | None = None
+    file: FileRef | None = None
 
     @model_validator(mode="after")
     def _check_known_types(self) -> ContentPart:
@@ -34,6 +43,8 @@ class ContentPart(OpenModel):
             raise ValueError("a 'text' content part needs a string 'text'")
         if self.type == "image_url" and self.image_url is None:
             raise ValueError("an 'image_url' content part needs 'image_url' ({'url': ...})")
+        if self.type == "file" and self.file is None:
+            raise ValueError("a 'file' content part needs 'file' ({'filename': ..., 'file_data': ...})")
         return self
 
     @property

@@ -24,6 +24,9 @@ class InputPart(OpenModel):
     image_url: str | None = None
     file_id: str | None = None
     refusal: str | None = None
+    filename: str | None = None  # input_file
+    file_data: str | None = None
+    file_url: str | None = None
 
     @model_validator(mode="after")
     def _check_known_types(self) -> InputPart:
@@ -85,6 +88,15 @@ class CustomToolCallOutputItem(OpenModel):
     id: str | None = None
 
 
+class ReasoningItem(OpenModel):
+    """Reasoning from an earlier answer; its `encrypted_content` (our envelope) goes back to Kiro."""
+
+    type: Literal["reasoning"]
+    id: str | None = None
+    summary: Any = None  # shown to the user only; the envelope carries the text Kiro needs back
+    encrypted_content: str | None = None
+
+
 class OtherItem(OpenModel):
     """Any other item kind (reasoning, web_search_call, item_reference...): accepted, then dropped."""
 
@@ -97,6 +109,7 @@ _ITEM_TAGS = {
     "function_call_output": "function_call_output",
     "custom_tool_call": "custom_tool_call",
     "custom_tool_call_output": "custom_tool_call_output",
+    "reasoning": "reasoning",
 }
 
 
@@ -121,6 +134,7 @@ InputItem = Annotated[
     | Annotated[FunctionCallOutputItem, Tag("function_call_output")]
     | Annotated[CustomToolCallItem, Tag("custom_tool_call")]
     | Annotated[CustomToolCallOutputItem, Tag("custom_tool_call_output")]
+    | Annotated[ReasoningItem, Tag("reasoning")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(
         _item_tag,

@@ -134,6 +134,34 @@ DEFAULT_MODELS = [
 ]
 
 
+def _claude_fields_schema(efforts: list[str], types: list[str], max_tokens: int) -> dict[str, Any]:
+    """A Claude-style `additionalModelRequestFieldsSchema` (protocol-2026 §1.2)."""
+    return {"type": "object", "additionalProperties": False, "properties": {
+        "output_config": {"type": "object", "additionalProperties": False,
+                          "properties": {"effort": {"type": "string", "enum": efforts}}},
+        "thinking": {"type": "object", "additionalProperties": False, "required": ["type"], "properties": {
+            "type": {"type": "string", "enum": types},
+            "display": {"type": "string", "enum": ["summarized", "omitted"]}}},
+        "max_tokens": {"type": "integer", "minimum": 1024, "maximum": max_tokens}}}
+
+
+def _with_schema(model: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    return {**model, "additionalModelRequestFieldsSchema": schema}
+
+
+# Models with native reasoning; not in DEFAULT_MODELS (tests that want them call `set_models`).
+REASONING_MODELS = [
+    _with_schema(_model("claude-sonnet-4.6", "Claude Sonnet 4.6", 1_000_000, 64_000),
+                 _claude_fields_schema(["low", "medium", "high", "max"], ["adaptive", "disabled"], 64000)),
+    _with_schema(_model("claude-opus-5.5", "Claude Opus 5.5", 1_000_000, 128_000),
+                 _claude_fields_schema(["low", "medium", "high", "xhigh", "max"], ["adaptive"], 128000)),
+    _with_schema(_model("gpt-5.6-sol", "GPT-5.6 Sol", 272_000, 128_000), {
+        "type": "object", "additionalProperties": False, "properties": {
+            "reasoning": {"type": "object", "additionalProperties": False, "properties": {"effort": {
+                "type": "string", "enum": ["none", "low", "medium", "high", "xhigh", "max"]}}}}}),
+]
+
+
 def _endpoint(name: str) -> str:
     endpoint = _ALIASES.get(name, name.strip("/"))
     if endpoint not in ENDPOINTS:
@@ -339,6 +367,10 @@ class FakeKiro:
             if self._scripts:
                 return self._scripts.popleft()
         return default_answer(request)
+
+    def _models_by_id(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {str(m.get("modelId", "")).lower(): m for m in self._models}
 
     def _models_page(self, query: Mapping[str, str]) -> dict[str, Any]:
         with self._lock:

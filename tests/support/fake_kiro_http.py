@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support.fake_kiro_checks import check_chat
 from tests.support.fake_kiro_scripts import Corrupt, Drop, Pause, Script, Status
 
 if TYPE_CHECKING:
@@ -202,6 +203,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not isinstance(body, dict) or "conversationState" not in body:
             self._send_json(400, {"message": "Improperly formed request.", "reason": None})
+            return
+        rejection = check_chat(body, fake._models_by_id())  # like the real service: before any script plays
+        if rejection is not None:
+            self._send_status(rejection)
             return
         self._play(fake, fake._next_script(body))
 

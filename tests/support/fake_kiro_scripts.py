@@ -131,6 +131,32 @@ def truncated_tool_stream(name: str, arguments: Mapping[str, Any] | str, *, keep
     return out
 
 
+def reasoning_stream(answer: str, summary: str, *, signature: str | None = None, pieces: int = 3,
+                     credits: float = DEFAULT_CREDITS, context: float = DEFAULT_CONTEXT) -> Script:
+    """Native reasoning as Kiro streams it (§1.4): summary text deltas, one signature-only frame, then the answer.
+
+    `signature` defaults to the fake's own signature of `summary`, which it accepts when replayed unchanged.
+    """
+    from tests.support.fake_kiro_checks import fake_signature  # the checks import this module
+
+    out: Script = [frames.reasoning(part) for part in split_text(summary, pieces)]
+    out.append(frames.reasoning("", signature if signature is not None else fake_signature(summary)))
+    return out + text_stream(answer, pieces=pieces, credits=credits, context=context)
+
+
+def redacted_stream(answer: str, blob: str) -> Script:
+    """Redacted reasoning (one `redactedContent` frame), then the answer."""
+    return [frames.redacted(blob), *text_stream(answer)]
+
+
+def gpt_reasoning_stream(answer: str) -> Script:
+    """GPT-5.6 style: the answer first, then one reasoning frame of placeholder text "..." with the encrypted blob
+    in `signature` (some captures place it at the end of the turn); the blob is the fake's signature of "..."."""
+    from tests.support.fake_kiro_checks import fake_signature
+
+    return [frames.text(answer), frames.reasoning("...", fake_signature("...")), *finish_frames()]
+
+
 def exception_stream(text: str = "Partial answer", *, exception_type: str = "ThrottlingException",
                      message: str = "Rate exceeded") -> Script:
     """Some text, then a mid-stream exception frame (the stream then ends cleanly, as the real one does)."""

@@ -114,6 +114,11 @@ def reasoning(text: str, signature: str | None = None) -> bytes:
     return event_frame("reasoningContentEvent", payload)
 
 
+def redacted(blob: str) -> bytes:
+    """A `reasoningContentEvent` carrying only `redactedContent` (base64)."""
+    return event_frame("reasoningContentEvent", {"redactedContent": blob})
+
+
 def token_usage(uncached: int, output: int, cache_read: int = 0, cache_write: int = 0) -> bytes:
     usage = {
         "uncachedInputTokens": uncached,

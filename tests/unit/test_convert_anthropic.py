@@ -13,7 +13,7 @@ from kiro_core.convert.anthropic import anthropic_to_conversation
 from kiro_core.convert.kiro import build_kiro_request
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.models.anthropic import CountTokensRequest, MessagesRequest
-from kiro_core.unified import Image, Message, ThinkingRequest, ToolCall, ToolResult, ToolSpec
+from kiro_core.unified import Image, Message, ReasoningReplay, ThinkingRequest, ToolCall, ToolResult, ToolSpec
 from tests.unit.test_convert_kiro import check_invariants
 
 OPTS = ConversionOptions()
@@ -192,7 +192,8 @@ def test_thinking_and_unknown_blocks_are_dropped() -> None:
             ),
         ]
     )
-    assert c.messages[1] == Message("assistant", "answer")
+    # The last reasoning block of the turn is kept for replay (one slot per Kiro message); the rest is dropped.
+    assert c.messages[1] == Message("assistant", "answer", reasoning=ReasoningReplay(redacted="xx"))
     assert c.messages[2].tool_results == [ToolResult("t", "r")] and c.messages[2].text == ""
 
 

@@ -136,7 +136,7 @@ def test_known_block_types_are_parsed() -> None:
         {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "x"}},
         {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
         {"type": "tool_reference", "tool_name": "Bash"},
-        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBER"}},
+        {"type": "container_upload", "file_id": "file_1"},
         {"type": "brand_new_block_2027"},
     ],
 )

@@ -21,6 +21,7 @@ from kiro_core.models.responses import (
     FunctionCallOutputItem,
     MessageItem,
     OtherItem,
+    ReasoningItem,
     ResponsesRequest,
 )
 from kiro_core.stream import CollectedAnswer, collect
@@ -94,7 +95,7 @@ def test_every_item_kind_is_routed_to_its_model() -> None:
     ])
     kinds = [type(item) for item in req.input]
     assert kinds == [MessageItem, MessageItem, FunctionCallItem, FunctionCallOutputItem, CustomToolCallItem,
-                     OtherItem, OtherItem]
+                     ReasoningItem, OtherItem]
 
 
 def test_codex_request_validates_and_keeps_unknown_fields() -> None:

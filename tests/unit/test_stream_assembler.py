@@ -99,7 +99,29 @@ def test_unknown_thinking_mode_is_refused() -> None:
 
 def test_native_reasoning_with_signature() -> None:
     out = assemble([ReasoningEvent("deep"), ReasoningEvent("", signature="sig-xyz"), TextEvent("Hi")])
-    assert out[:3] == [ThinkingDelta("deep"), ThinkingDelta("", "sig-xyz"), ContentDelta("Hi")]
+    assert out[:3] == [ThinkingDelta("deep"), ThinkingDelta("", "sig-xyz", replay_text="deep"), ContentDelta("Hi")]
+
+
+def test_native_reasoning_stops_tag_parsing() -> None:
+    """§1.4: once a reasoningContentEvent arrived (even an empty one), <thinking> in the text is just text."""
+    out = assemble([ReasoningEvent(""), TextEvent("<thinking>not a tag</thinking> ok")])
+    assert texts(out, ContentDelta) == "<thinking>not a tag</thinking> ok"
+    assert not [e for e in out if isinstance(e, ThinkingDelta)]
+
+
+def test_gpt_placeholder_is_hidden_but_kept_for_replay() -> None:
+    out = assemble([ReasoningEvent("...", signature=".KTR~~blob"), TextEvent("Hi")])
+    assert out[:2] == [ThinkingDelta("", ".KTR~~blob", replay_text="..."), ContentDelta("Hi")]
+
+
+def test_leading_dots_followed_by_real_reasoning_are_shown() -> None:
+    out = assemble([ReasoningEvent("..."), ReasoningEvent(" so the answer is 4"), ReasoningEvent("", "s")])
+    assert texts(out, ThinkingDelta) == "... so the answer is 4"
+
+
+def test_redacted_reasoning_is_passed_verbatim() -> None:
+    out = assemble([ReasoningEvent("", redacted_content="QUJD"), TextEvent("Hi")])
+    assert out[0] == ThinkingDelta("", None, "QUJD", "")
 
 
 def test_native_reasoning_in_pass_mode_is_wrapped_in_tags() -> None:

@@ -21,6 +21,7 @@ from gateway.openapi_bodies import json_body
 router = APIRouter()
 
 RESPONSES_KEEPALIVE = b": keep-alive\n\n"
+ENCRYPTED_REASONING = "reasoning.encrypted_content"  # `include` value asking for replayable reasoning (Codex sends it)
 
 
 @router.post("/v1/responses", openapi_extra=json_body("kiro_core.models.responses:ResponsesRequest"))
@@ -38,11 +39,13 @@ async def create_response(request: Request) -> Response:
     echo = parsed.echo()
     custom_tools = custom_tool_names(parsed)
     parallel = parsed.parallel_tool_calls is not False
+    encrypted = ENCRYPTED_REASONING in (parsed.include or [])
     if conversation.stream:
         formatter = ResponsesStreamFormatter(conversation.model, response_id, created_at, echo,
-                                             custom_tools=custom_tools, parallel_tool_calls=parallel)
+                                             custom_tools=custom_tools, parallel_tool_calls=parallel,
+                                             include_encrypted=encrypted)
         return stream_response(request, answer, formatter, RESPONSES_KEEPALIVE)
     events = await collect_answer(request, answer)
     body = responses_object(collect(events), conversation.model, response_id, created_at, echo,
-                            custom_tools=custom_tools, parallel_tool_calls=parallel)
+                            custom_tools=custom_tools, parallel_tool_calls=parallel, include_encrypted=encrypted)
     return JSONResponse(body)
