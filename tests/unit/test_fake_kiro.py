@@ -243,7 +243,9 @@ def test_probe_stream_and_reasoning_on_request_fields(fake: FakeKiro) -> None:
     types = [kind for kind, _ in events]
     assert types[0] == "reasoningContentEvent" and "meteringEvent" not in types
     assert types[-2:] == ["metadataEvent", "contextUsageEvent"] and events[-2][1] == {"stopReason": "END_TURN"}
-    events = kinds({**chat_body(), "additionalModelRequestFields": {"output_config": {"effort": "low"}}})
+    native = chat_body()
+    native["conversationState"]["currentMessage"]["userInputMessage"]["modelId"] = "claude-sonnet-4.6"  # has a schema
+    events = kinds({**native, "additionalModelRequestFields": {"output_config": {"effort": "low"}}})
     assert [kind for kind, _ in events][:3] == ["reasoningContentEvent"] * 3 and events[2][1]["signature"]
     assert kinds()[0][0] != "reasoningContentEvent"
 
