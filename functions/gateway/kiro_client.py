@@ -126,6 +126,21 @@ def parse_retry_after(value: str | None) -> float | None:
         return (moment - _dt.datetime.now(moment.tzinfo or _dt.UTC)).total_seconds()
 
 
+async def _all_models(page: Callable[[str | None], Awaitable[Any]]) -> list[dict[str, Any]]:
+    """Every model of a paginated ListAvailableModels answer (bounded: the catalogue is a few dozen models)."""
+    models: list[dict[str, Any]] = []
+    next_token: str | None = None
+    for _page in range(MAX_MODEL_PAGES):
+        data = await page(next_token)
+        if not isinstance(data, dict):
+            break
+        models.extend(m for m in data.get("models") or [] if isinstance(m, dict) and m.get("modelId"))
+        next_token = str(data["nextToken"]) if data.get("nextToken") else None
+        if next_token is None:
+            break
+    return models
+
+
 class KiroClient:
     """Talks to Kiro's chat and model endpoints with the headers the Kiro IDE sends."""
 
@@ -202,18 +217,16 @@ class KiroClient:
         arn = creds.profile_arn or self._settings.profile_arn
         params = {"origin": ORIGIN, **({"profileArn": arn} if arn else {})}
         request: dict[str, Any] = {"origin": ORIGIN, **({"profileArn": arn} if arn else {})}
-        models: list[dict[str, Any]] = []
-        for _page in range(MAX_MODEL_PAGES):
+
+        async def page(next_token: str | None) -> Any:
+            if next_token:
+                request["nextToken"] = next_token
             body = json.dumps(request, separators=(",", ":")).encode()
             response = await self._send_with_retries("POST", url, content=body, params=params, stream=False,
                                                      target=MODELS_TARGET, content_type=AWS_JSON)
-            data = response.json()
-            models.extend(m for m in data.get("models") or [] if isinstance(m, dict) and m.get("modelId"))
-            next_token = data.get("nextToken")
-            if not next_token:
-                break
-            request["nextToken"] = str(next_token)
-        return models
+            return response.json()
+
+        return await _all_models(page)
 
     async def _list_models_rest(self) -> list[dict[str, Any]]:
         """The legacy `GET /ListAvailableModels` on the chat host (q host era)."""
@@ -222,16 +235,13 @@ class KiroClient:
         arn = await self.profile_arn()
         if arn:
             params["profileArn"] = arn
-        models: list[dict[str, Any]] = []
-        for _page in range(MAX_MODEL_PAGES):
-            response = await self._send_with_retries("GET", f"{base}{MODELS_PATH}", params=params, stream=False)
-            data = response.json()
-            models.extend(m for m in data.get("models") or [] if isinstance(m, dict) and m.get("modelId"))
-            next_token = data.get("nextToken")
-            if not next_token:
-                break
-            params["nextToken"] = str(next_token)
-        return models
+
+        async def page(next_token: str | None) -> Any:
+            if next_token:
+                params["nextToken"] = next_token
+            return (await self._send_with_retries("GET", f"{base}{MODELS_PATH}", params=params, stream=False)).json()
+
+        return await _all_models(page)
 
     async def _send_with_retries(
         self,

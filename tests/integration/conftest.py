@@ -10,8 +10,7 @@ import pytest
 from tests.aws.awsutil import aws_environment, create_secret, create_table
 from tests.support.fake_kiro import FakeKiro
 from tests.support.gateway_process import GatewayProcess
-
-API_KEY = "test-proxy-key-5f2c9a"
+from tests.support.sdk_clients import TEST_API_KEY as API_KEY
 
 # Short timings so fault tests run in seconds; the logic is the same as with the defaults.
 FAST_TIMINGS = {

@@ -11,6 +11,7 @@ import pytest
 from tests.integration.conftest import API_KEY
 from tests.support.fake_kiro import FakeKiro, text_stream, tool_call_stream
 from tests.support.gateway_process import GatewayProcess
+from tests.support.sdk_clients import anthropic_client
 
 BASH_TOOL = {
     "name": "Bash",
@@ -25,8 +26,7 @@ BASH_TOOL = {
 }
 
 
-def client(gateway: GatewayProcess, key: str = API_KEY) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0, timeout=30)
+client = anthropic_client
 
 
 def test_message_with_thinking_not_streamed(gateway: GatewayProcess, fake: FakeKiro) -> None:

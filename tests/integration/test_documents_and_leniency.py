@@ -17,6 +17,7 @@ import pytest
 from tests.integration.conftest import API_KEY, gateway_env
 from tests.support.fake_kiro import FakeKiro, text_stream
 from tests.support.gateway_process import GatewayProcess
+from tests.support.sdk_clients import anthropic_client, openai_client
 
 PDF = base64.b64encode(b"%PDF-1.7\n1 0 obj << >> endobj\n").decode()
 WEBP = base64.b64encode(b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00").decode()
@@ -37,12 +38,8 @@ def gateway(fake: FakeKiro, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield process
 
 
-def claude(gateway: GatewayProcess) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=API_KEY, max_retries=0, timeout=30)
-
-
-def gpt(gateway: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=API_KEY, max_retries=0, timeout=30)
+claude = anthropic_client
+gpt = openai_client
 
 
 def current(fake: FakeKiro) -> dict[str, Any]:

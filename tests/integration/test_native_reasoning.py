@@ -7,15 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anthropic
-import openai
 import pytest
 
-from tests.integration.conftest import API_KEY, gateway_env
+from tests.integration.conftest import gateway_env
 from tests.support.fake_kiro import DEFAULT_MODELS, REASONING_MODELS, FakeKiro, text_stream
 from tests.support.fake_kiro_checks import fake_signature
 from tests.support.fake_kiro_scripts import gpt_reasoning_stream, reasoning_stream, redacted_stream
 from tests.support.gateway_process import GatewayProcess
+from tests.support.sdk_clients import anthropic_client, openai_client
 
 SUMMARY = "Two plus two is four, simple arithmetic."
 
@@ -34,12 +33,8 @@ def gateway(fake: FakeKiro, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield process
 
 
-def claude(gateway: GatewayProcess) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=API_KEY, max_retries=0, timeout=30)
-
-
-def gpt(gateway: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=API_KEY, max_retries=0, timeout=30)
+claude = anthropic_client
+gpt = openai_client
 
 
 def last_payload(fake: FakeKiro) -> dict[str, Any]:

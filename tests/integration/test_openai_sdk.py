@@ -12,6 +12,7 @@ import pytest
 from tests.integration.conftest import API_KEY
 from tests.support.fake_kiro import FakeKiro, text_stream, tool_call_stream, truncated_tool_stream
 from tests.support.gateway_process import GatewayProcess
+from tests.support.sdk_clients import openai_client
 
 WEATHER_TOOL = {
     "type": "function",
@@ -28,8 +29,7 @@ WEATHER_TOOL = {
 }
 
 
-def client(gateway: GatewayProcess, key: str = API_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, timeout=30)
+client = openai_client
 
 
 def test_plain_answer_with_reasoning_not_streamed(gateway: GatewayProcess, fake: FakeKiro) -> None:
