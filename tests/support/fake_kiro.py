@@ -1,8 +1,9 @@
 """A fake Kiro upstream: a real HTTP/1.1 server on 127.0.0.1 for integration tests, race tests and benchmarks.
 
-It speaks the four endpoints the gateway calls: `POST /generateAssistantResponse` (binary event-stream frames in a
-chunked body, cut into odd-sized network pieces), `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop) and
-`POST /token` (AWS SSO OIDC CreateToken). Auth behaves like the real services where it matters to us: refresh tokens
+It speaks the endpoints the gateway calls: `POST /generateAssistantResponse` (binary event-stream frames in a
+chunked body, cut into odd-sized network pieces), `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop),
+`POST /token` (AWS SSO OIDC CreateToken) and `POST /mcp` (web search: JSON-RPC `tools/call`, scripted with
+`enqueue_search`). Auth behaves like the real services where it matters to us: refresh tokens
 are single use and rotate, unknown or expired access tokens get 403 "The bearer token included in the request is
 invalid.". Everything is guarded by one lock, so concurrent refreshes (threads or other processes) are serialised.
 
@@ -33,10 +34,12 @@ from tests.support.fake_kiro_scripts import (
     Drop,
     Pause,
     Script,
+    SearchReply,
     Status,
     Step,
     default_answer,
     exception_stream,
+    search_results,
     silent_stream,
     text_stream,
     throttled,
@@ -46,14 +49,14 @@ from tests.support.fake_kiro_scripts import (
 )
 
 __all__ = [
-    "INVALID_BEARER", "Corrupt", "Drop", "FakeKiro", "Pause", "Received", "Script", "Status", "Step",
-    "exception_stream", "silent_stream", "text_stream", "throttled", "tool_call_frames", "tool_call_stream",
-    "truncated_tool_stream",
+    "INVALID_BEARER", "Corrupt", "Drop", "FakeKiro", "Pause", "Received", "Script", "SearchReply", "Status", "Step",
+    "exception_stream", "search_results", "silent_stream", "text_stream", "throttled", "tool_call_frames",
+    "tool_call_stream", "truncated_tool_stream",
 ]
 
 DEFAULT_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/FAKEPROFILE01"
 _ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels", "refresh": "refreshToken",
-            "desktop": "refreshToken", "oidc": "token"}
+            "desktop": "refreshToken", "oidc": "token", "search": "mcp"}
 
 
 def _model(model_id: str, name: str, max_input: int, max_output: int) -> dict[str, Any]:
@@ -106,6 +109,7 @@ class FakeKiro:
         self._refresh: set[str] = set()
         self._clients: dict[str, str] = {}
         self._scripts: deque[Script] = deque()
+        self._searches: deque[SearchReply | Status] = deque()
         self._failures: dict[str, deque[Status]] = {name: deque() for name in ENDPOINTS}
         self._received: list[Received] = []
         self._refresh_count = 0
@@ -188,6 +192,11 @@ class FakeKiro:
         with self._lock:
             self._scripts.extend(list(s) for s in scripts)
 
+    def enqueue_search(self, *replies: SearchReply | Status) -> None:
+        """Replies for the next web searches (`POST /mcp`), in order; afterwards results made up from the query."""
+        with self._lock:
+            self._searches.extend(replies)
+
     def fail_next(self, endpoint: str, status: int, body: Any = None, headers: Mapping[str, str] | None = None,
                   times: int = 1) -> None:
         """The next `times` requests to `endpoint` (a path name or chat/models/refresh/oidc) get this error."""
@@ -267,6 +276,12 @@ class FakeKiro:
             if self._scripts:
                 return self._scripts.popleft()
         return default_answer(request)
+
+    def _next_search(self, query: str) -> SearchReply | Status:
+        with self._lock:
+            if self._searches:
+                return self._searches.popleft()
+        return SearchReply()
 
     def _models_page(self, query: Mapping[str, str]) -> dict[str, Any]:
         with self._lock:
