@@ -160,9 +160,10 @@ class FakeKiro:
             self._refresh.add(token)
         return token
 
-    def issue_access_token(self, ttl: float | None = None) -> str:
-        """Mint an access token valid for `ttl` seconds (default `access_token_ttl`)."""
-        token = "aoaFAKE" + secrets.token_urlsafe(48)
+    def issue_access_token(self, ttl: float | None = None, prefix: str = "aoaFAKE") -> str:
+        """Mint an access token valid for `ttl` seconds (default `access_token_ttl`); `prefix="ksk_"` makes one
+        shaped like a Kiro API key."""
+        token = prefix + secrets.token_urlsafe(48)
         with self._lock:
             self._access[token] = time.monotonic() + (self.access_token_ttl if ttl is None else ttl)
         return token
