@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 
+from gateway import observability
 from gateway.kiro_client import KiroClient
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.web_search import (
@@ -59,11 +60,13 @@ class WebSearcher:
             response = await self._kiro.call_mcp(body, await self._headers(), self._timeout)
         except GatewayError as error:
             log.warning("web search failed: %s (%s)", error.kind.name, error.message)
+            observability.record_web_search("failed")
             if error.kind in STOPS_THE_ANSWER:
                 raise
             return SearchFailure(query, ERROR_UNAVAILABLE, error.message)
         outcome = read_mcp_reply(response.content, query)
         elapsed = round((time.perf_counter() - started) * 1000, 1)
+        observability.record_web_search("results" if isinstance(outcome, SearchResults) else "failed")
         if isinstance(outcome, SearchResults):
             log.info("web search: %d results in %.1fms", len(outcome.results), elapsed,
                      extra={"web_search_results": len(outcome.results), "web_search_ms": elapsed})
