@@ -284,3 +284,19 @@ def limit_text(limit: int) -> str:
     """The tool result a model gets for a search past the bound."""
     return (f"Web search limit reached: {limit} search{'es' if limit != 1 else ''} already ran for this request. "
             f"Do not call {TOOL_NAME} again; answer now with the results you have.")
+
+
+def replayed_block_text(block: dict[str, Any]) -> str:
+    """A `server_tool_use` / `web_search_tool_result` block replayed in an Anthropic history, as text for Kiro
+    (which has no such blocks): the query, and each result's title, URL and date. Snippets are left out: in
+    answers from Anthropic itself `encrypted_content` is an opaque token, not text."""
+    if block.get("type") == "server_tool_use":
+        query = (block.get("input") or {}).get(QUERY_FIELD) if isinstance(block.get("input"), dict) else None
+        return f"[searched the web for: {query}]" if block.get("name") == TOOL_NAME and query else ""
+    content = block.get("content")
+    if not isinstance(content, list):
+        return "[the web search failed]" if isinstance(content, dict) else ""
+    lines = [f"- {item.get('title') or item.get('url')} ({item.get('url')})"
+             + (f", {item['page_age']}" if item.get("page_age") else "")
+             for item in content if isinstance(item, dict) and item.get("url")]
+    return "\n".join(["[web search results:", *lines, "]"]) if lines else "[the web search found nothing]"

@@ -6,8 +6,10 @@ What happens to each piece:
 * `tool_use` → tool calls; `tool_result` → tool results, list content flattened to text, images inside a result
   kept as images of that user turn, an empty result given a placeholder.
 * `thinking` / `redacted_thinking` blocks from replayed history are dropped (Kiro has no field for them), and so
-  are block types this gateway does not translate (server_tool_use, web_search_tool_result, tool_reference...).
-* Server tools (a `type` like `web_search_20250305`, no `input_schema`) are skipped: Kiro cannot run them.
+  are block types this gateway does not translate (tool_reference...); replayed web search blocks
+  (server_tool_use, web_search_tool_result) become a short text: the query, result titles and URLs.
+* Server tools (a `type` like `web_search_20250305`, no `input_schema`) are skipped: Kiro cannot run them (hosted
+  web search is served by the gateway itself, `gateway.web_search`).
 * Thinking: `enabled` → its budget (capped); `disabled` → off; `adaptive`, absent, or a type newer than this
   gateway → the configured default.
 
@@ -41,10 +43,12 @@ from kiro_core.unified import (
     ToolResult,
     ToolSpec,
 )
+from kiro_core.web_search import replayed_block_text
 
 logger = logging.getLogger(__name__)
 
 DROPPED_SILENTLY = frozenset({"thinking", "redacted_thinking"})
+REPLAYED_SEARCH_BLOCKS = frozenset({"server_tool_use", "web_search_tool_result"})  # the gateway's web searches
 
 
 def anthropic_to_conversation(req: MessagesRequest | CountTokensRequest, options: ConversionOptions) -> Conversation:
@@ -102,6 +106,9 @@ def _message(msg: AnthropicMessage, index: int, options: ConversionOptions) -> M
             out.tool_calls.append(ToolCall(id=block.id, name=block.name, arguments=dict(block.input)))
         elif isinstance(block, ToolResultBlock):
             out.tool_results.append(_tool_result(block, out.images, index, options))
+        elif block.type in REPLAYED_SEARCH_BLOCKS:
+            if replayed := replayed_block_text(block.model_dump()):
+                texts.append(replayed)
         elif block.type not in DROPPED_SILENTLY:
             logger.info("messages[%d]: content block of type %r dropped (not translatable to Kiro)", index, block.type)
     out.text = "\n".join(texts)

@@ -192,7 +192,8 @@ def test_thinking_and_unknown_blocks_are_dropped() -> None:
             ),
         ]
     )
-    assert c.messages[1] == Message("assistant", "answer")
+    # replayed web search blocks become a short note (issue 12); thinking and unknown blocks are dropped
+    assert c.messages[1] == Message("assistant", "[searched the web for: q]\n[the web search found nothing]\nanswer")
     assert c.messages[2].tool_results == [ToolResult("t", "r")] and c.messages[2].text == ""
 
 

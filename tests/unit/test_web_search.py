@@ -221,3 +221,28 @@ def test_responses_whole_object_marks_failed_searches() -> None:
     body = responses_search_object([failed, ContentDelta("No luck."), DONE], "m", "resp_1", 1, {})
     assert [item["type"] for item in body["output"]] == ["web_search_call", "message"]
     assert body["output"][0]["status"] == "failed" and body["status"] == "completed"
+
+
+def test_replayed_search_blocks_become_text_for_kiro() -> None:
+    from kiro_core.convert.anthropic import anthropic_to_conversation
+    from kiro_core.convert.options import ConversionOptions
+    from kiro_core.models.anthropic import MessagesRequest
+
+    assistant = [
+        {"type": "text", "text": "Looking."},
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "kiro"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [
+            {"type": "web_search_result", "url": "https://a", "title": "A", "encrypted_content": "opaque",
+             "page_age": "May 1, 2026"}]},
+        {"type": "server_tool_use", "id": "srvtoolu_2", "name": "web_search", "input": {"query": "again"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_2",
+         "content": {"type": "web_search_tool_result_error", "error_code": "unavailable"}},
+        {"type": "text", "text": "Found A."},
+    ]
+    request = MessagesRequest.model_validate({"model": "m", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "q"}, {"role": "assistant", "content": assistant},
+        {"role": "user", "content": "more?"}]})
+    text = anthropic_to_conversation(request, ConversionOptions()).messages[1].text
+    assert text == ("Looking.\n[searched the web for: kiro]\n[web search results:\n- A (https://a), May 1, 2026\n]\n"
+                    "[searched the web for: again]\n[the web search failed]\nFound A.")
+    assert "opaque" not in text
