@@ -1,7 +1,8 @@
 """Web search at the HTTP edge: which requests get it, and their responses (reference 2026 §7).
 
-* Anthropic, the only tool a dated hosted `web_search_*` tool (Claude Code's WebSearch side request): answered here,
-  one MCP search and no model call, as `server_tool_use`, `web_search_tool_result` and a text summary.
+* An Anthropic request whose only tool is a dated hosted `web_search_*` tool (Claude Code's WebSearch side request)
+  is answered here: one MCP search and no model call, as `server_tool_use`, `web_search_tool_result` and a text
+  summary.
 * Anthropic, a hosted web search tool among others, and Codex's `web_search` tool: the model gets the injected
   `web_search` function tool and `SearchLoopStream` runs its calls.
 * WEB_SEARCH_ENABLED=false: an Anthropic hosted web search tool is refused with a 400 (the client asked for a search
@@ -23,6 +24,7 @@ from gateway import observability
 from gateway.http_io import SSE_HEADERS
 from gateway.request_log import record_of
 from gateway.runtime import GatewayRuntime
+from gateway.serving import collect_answer, stream_response
 from gateway.settings import Settings
 from gateway.web_search.loop import LoopAnswer, SearchLoopStream
 from gateway.web_search.mcp import WebSearcher, refused
@@ -72,12 +74,10 @@ async def anthropic_web_search(request: Request, runtime: GatewayRuntime, parsed
                       "rename the function tool or drop one of them.")
     conversation.tools.append(injected_tool(settings.web_search_max_query_chars))
     answer = await open_search_answer(request, runtime, conversation, anthropic_tool_use_id, limit)
-    from gateway.serving import collect_answer, stream_response
-
     if conversation.stream:
         formatter = AnthropicSearchStreamFormatter(conversation.model, message_id, answer.input_tokens)
-        return stream_response(request, answer, formatter, formatter.ping())
-    events = await collect_answer(request, answer)
+        return stream_response(request, answer, formatter, formatter.ping())  # type: ignore[arg-type]
+    events = await collect_answer(request, answer)  # type: ignore[arg-type]
     return JSONResponse(anthropic_search_message(events, conversation.model, message_id, answer.input_tokens))
 
 
