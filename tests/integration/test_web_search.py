@@ -380,3 +380,15 @@ def test_turned_off_codex_tool_is_dropped(gateway_off: GatewayProcess, fake: Fak
     assert response.output_text == "Plain answer."
     assert chat_tools(fake) == ["exec_command"] and fake.requests("mcp") == []
     assert "web search is turned off" in Path(gateway_off.log_path).read_text()
+
+
+@pytest.mark.parametrize("max_uses", [0, -1, "5", True, 1.5])
+def test_bad_max_uses_is_a_400(gateway: GatewayProcess, fake: FakeKiro, max_uses: Any) -> None:
+    response = httpx.post(f"{gateway.url}/v1/messages", headers={"x-api-key": API_KEY}, timeout=30, json={
+        "model": MODEL, "max_tokens": 64, "tools": [BASH, {**HOSTED, "max_uses": max_uses}],
+        "messages": [{"role": "user", "content": "x"}]})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "max_uses" in body["error"]["message"]
+    assert fake.requests("chat") == [] and fake.requests("mcp") == []
