@@ -34,6 +34,7 @@ KIRO_IDE_VERSION = "0.7.45"
 SDK_VERSION = "1.0.27"
 CHAT_PATH = "/generateAssistantResponse"
 MODELS_PATH = "/ListAvailableModels"
+MCP_PATH = "/mcp"  # Kiro's MCP endpoint (web search), under the same base URL as chat (reference 2026 §7.1)
 CHAT_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
 MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"  # awsJson1.0 on the management host
 AWS_JSON = "application/x-amz-json-1.0"
@@ -188,6 +189,15 @@ class KiroClient:
     async def profile_arn(self) -> str:
         return profile_arn_for(self._settings, await self._credentials())
 
+    async def uses_api_key(self) -> bool:
+        """True for a Kiro API key (`ksk_…`) account, whose calls need `tokentype: API_KEY` (reference 2026 §4).
+
+        Hook for the API-key accounts work: a credential that names its kind `api_key` counts, and until one does,
+        the key is recognised by its prefix (the key itself is the bearer)."""
+        creds = await self._credentials()
+        return getattr(creds, "auth_type", "") == "api_key" or creds.access_token.startswith("ksk_") \
+            or creds.refresh_token.startswith("ksk_")
+
     async def open_chat_stream(self, body: bytes, on_retry: Callable[[], None] | None = None) -> httpx.Response:
         """POST the payload and return the open 200 response (body not yet read); raises a GatewayError."""
         url = f"{await self.base_url()}{CHAT_PATH}"
@@ -199,6 +209,15 @@ class KiroClient:
         """The account key the catalogue is cached under (see `catalog_account_key`)."""
         creds = await self._credentials()
         return catalog_account_key(management_base_url(self._settings, creds.region), creds, self._settings)
+
+    async def call_mcp(self, body: bytes, headers: dict[str, str], timeout: float) -> httpx.Response:
+        """POST a JSON-RPC body to Kiro's MCP endpoint and return the read 200 response; raises a GatewayError.
+
+        One attempt (a search is billed and a 429 there is a penalty window: the client hears it with Retry-After);
+        a refused token still gets its one refresh-and-retry."""
+        url = f"{await self.base_url()}{MCP_PATH}"
+        return await self._send_with_retries("POST", url, content=body, stream=False, attempts=1,
+                                             extra_headers=headers, timeout=timeout)
 
     async def list_models(self) -> list[dict[str, Any]]:
         """This account's catalogue from the management host (all pages), raw entries unchanged; with
@@ -254,14 +273,22 @@ class KiroClient:
         target: str | None = None,
         on_retry: Callable[[], None] | None = None,
         content_type: str = "application/json",
+        attempts: int | None = None,
+        extra_headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         refreshed = False
         last_error: GatewayError | None = None
         attempt = 0
-        while attempt < self.retry.attempts:
+        attempts = attempts or self.retry.attempts
+        while attempt < attempts:
             token = await self._access_token()
+            headers = self._headers(token, attempt, target, content_type)
+            if extra_headers:
+                headers.update(extra_headers)
             request = self._http.build_request(
-                method, url, content=content, params=params, headers=self._headers(token, attempt, target, content_type)
+                method, url, content=content, params=params, headers=headers,
+                **({"timeout": timeout} if timeout is not None else {}),
             )
             try:
                 response = await self._http.send(request, stream=stream)
@@ -271,7 +298,7 @@ class KiroClient:
                 if not retryable:
                     raise last_error from None
                 attempt += 1
-                if attempt < self.retry.attempts:
+                if attempt < attempts:
                     if on_retry:
                         on_retry()
                     await self._sleep(self.retry.delay(attempt - 1, None))
@@ -288,15 +315,18 @@ class KiroClient:
                     on_retry()
                 continue  # the refresh retry does not consume a backoff attempt
             last_error, retryable = classify_upstream(response.status_code, body)
+            if last_error.retry_after is None and response.status_code == 429:
+                last_error.retry_after = parse_retry_after(response.headers.get("retry-after"))
             if not retryable:
                 log.warning("kiro answered %s, not retried: %s", response.status_code, last_error.kind.name)
                 raise last_error
             attempt += 1
-            log.warning("kiro answered %s (attempt %s/%s)", response.status_code, attempt, self.retry.attempts)
-            if attempt < self.retry.attempts:
+            log.warning("kiro answered %s (attempt %s/%s)", response.status_code, attempt, attempts)
+            if attempt < attempts:
                 if on_retry:
                     on_retry()
                 await self._sleep(self.retry.delay(attempt - 1, parse_retry_after(response.headers.get("retry-after"))))
         assert last_error is not None
-        last_error.message += f" (after {self.retry.attempts} attempts)"
+        if attempts > 1:
+            last_error.message += f" (after {attempts} attempts)"
         raise last_error

@@ -135,6 +135,22 @@ def record_request(
         log.warning("could not emit request metrics: %s", type(error).__name__)
 
 
+def record_web_search(outcome: str) -> None:
+    """Emit WebSearches with dimension `outcome` ("results" or "failed"). Never raises."""
+    if not metrics_enabled():
+        return
+    try:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        with _lock:
+            metrics = _get_metrics()
+            metrics.add_dimension(name="outcome", value=str(outcome)[:100])
+            metrics.add_metric(name="WebSearches", unit=MetricUnit.Count, value=1)
+            metrics.flush_metrics()
+    except Exception as error:
+        log.warning("could not emit web search metrics: %s", type(error).__name__)
+
+
 def record_token_refresh(outcome: str) -> None:
     """Emit TokenRefreshes with dimension `outcome` (e.g. "refreshed", "adopted", "failed"). Never raises."""
     if not metrics_enabled():

@@ -89,6 +89,11 @@ class Settings:
     # models
     model_cache_ttl: int = 3600
     kiro_models_rest_fallback: bool = False  # management catalogue failed: try the legacy GET /ListAvailableModels
+    # web search through Kiro's MCP endpoint (reference 2026 §7; gateway.web_search)
+    web_search_enabled: bool = True  # a client that sends a hosted web search tool asks for a search
+    web_search_max_uses: int = 5  # searches per client request when the client gives no max_uses (Codex never does)
+    web_search_max_query_chars: int = 200  # Kiro refuses longer queries (JSON-RPC -32602)
+    web_search_timeout: float = 60.0  # seconds for one MCP search call
     # AWS-backed state (set by the SAM template; unset means local defaults)
     kiro_secret_id: str = ""
     kiro_state_table: str = ""
@@ -131,6 +136,8 @@ class Settings:
                 raise ConfigError(f"{name.upper()} must be a positive number")
         if not 0 < self.server_port < 65536:
             raise ConfigError(f"SERVER_PORT must be a TCP port, not {self.server_port}")
+        if self.web_search_max_uses < 1 or self.web_search_max_query_chars < 1 or self.web_search_timeout <= 0:
+            raise ConfigError("WEB_SEARCH_MAX_USES, WEB_SEARCH_MAX_QUERY_CHARS and WEB_SEARCH_TIMEOUT must be positive")
         if self.first_token_timeout <= 0 or self.streaming_read_timeout <= 0:
             raise ConfigError("FIRST_TOKEN_TIMEOUT and STREAMING_READ_TIMEOUT must be positive numbers of seconds")
         if self.vpn_proxy_url.lower().startswith("socks") and importlib.util.find_spec("socksio") is None:

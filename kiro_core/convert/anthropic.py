@@ -7,11 +7,13 @@ What happens to each piece:
   kept as images of that user turn, an empty result given a placeholder.
 * `thinking` blocks with an upstream signature and `redacted_thinking` blocks of an assistant turn become its
   reasoning replay (the last one wins: Kiro has one slot per message); unsigned thinking (or our placeholder
-  signature) is dropped, never folded into text. Block types this gateway does not translate (server_tool_use,
-  web_search_tool_result, tool_reference...) are dropped too.
+  signature) is dropped, never folded into text. Block types this gateway does not translate (tool_reference...)
+  are dropped too; replayed web search blocks (server_tool_use, web_search_tool_result) become a short text: the
+  query, result titles and URLs.
 * `document` blocks (base64 or plain text) become documents, also from inside tool results (lifted to the turn,
   like images); documents by URL or file id are refused with a 400 (Kiro takes inline bytes only).
-* Server tools (a `type` like `web_search_20250305`, no `input_schema`) are skipped: Kiro cannot run them.
+* Server tools (a `type` like `web_search_20250305`, no `input_schema`) are skipped here: Kiro cannot run them
+  (hosted web search is served by the gateway itself, `gateway.web_search`).
 * Thinking: `enabled` → its budget (capped); `disabled` → off; `adaptive`, absent, or a type newer than this
   gateway → the configured default. The same `thinking` and `output_config.effort` also give the native reasoning
   intent (`kiro_core.convert.reasoning`), used instead of tags for models whose schema allows it.
@@ -53,10 +55,12 @@ from kiro_core.unified import (
     ToolResult,
     ToolSpec,
 )
+from kiro_core.web_search import replayed_block_text
 
 logger = logging.getLogger(__name__)
 
 DROPPED_SILENTLY = frozenset({"thinking", "redacted_thinking"})
+REPLAYED_SEARCH_BLOCKS = frozenset({"server_tool_use", "web_search_tool_result"})  # the gateway's web searches
 
 
 def anthropic_to_conversation(req: MessagesRequest | CountTokensRequest, options: ConversionOptions) -> Conversation:
@@ -120,6 +124,9 @@ def _message(msg: AnthropicMessage, index: int, options: ConversionOptions) -> M
         elif isinstance(block, ThinkingBlock | RedactedThinkingBlock):
             if role == "assistant":
                 out.reasoning = _replay(block) or out.reasoning
+        elif block.type in REPLAYED_SEARCH_BLOCKS:
+            if replayed := replayed_block_text(block.model_dump()):
+                texts.append(replayed)
         elif block.type not in DROPPED_SILENTLY:
             logger.info("messages[%d]: content block of type %r dropped (not translatable to Kiro)", index, block.type)
     out.text = "\n".join(texts)

@@ -107,3 +107,12 @@ def test_token_refresh_metric(on_lambda, capsys):
     observability.record_token_refresh("adopted")
     (record,) = emf_records(capsys.readouterr().out)
     assert value(record, "TokenRefreshes") == 1 and record["outcome"] == "adopted"
+
+
+def test_web_search_metric(on_lambda, capsys):
+    observability.record_web_search("failed")
+    (record,) = emf_records(capsys.readouterr().out)
+    assert value(record, "WebSearches") == 1 and record["outcome"] == "failed"
+    observability.record_request("auto", 5.0, 1, 1, None, True)
+    (next_record,) = emf_records(capsys.readouterr().out)
+    assert "outcome" not in next_record  # the dimension does not leak into the next record

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import API_KEY, gateway_env
-from tests.support.fake_kiro import FakeKiro
+from tests.support.fake_kiro import FakeKiro, tool_call_stream
 from tests.support.gateway_process import GatewayProcess
 
 AGENTS = Path(os.environ.get("AGENTS_DIR") or Path(__file__).resolve().parents[2] / ".agents")
@@ -109,3 +109,57 @@ def test_codex_runs_a_tool_round_trip(stack: tuple[FakeKiro, GatewayProcess, Pat
     assert results and any("exited with code" in c.get("text", "") or "command not found" in c.get("text", "")
                            for r in results for c in r["content"]), results
     assert models_sent(fake) == {wire_id}
+
+
+def codex_config(codex_home: Path, gateway: GatewayProcess, extra: str = "") -> None:
+    (codex_home / ".codex").mkdir(parents=True, exist_ok=True)
+    (codex_home / ".codex" / "config.toml").write_text(
+        f'model = "claude-sonnet-4.5"\nmodel_provider = "kiro"\n{extra}\n'
+        "[model_providers.kiro]\n"
+        f'name = "Kiro gateway"\nbase_url = "{gateway.url}/v1"\n'
+        'env_key = "KIRO_GATEWAY_KEY"\nwire_api = "responses"\n\n'
+        "[analytics]\nenabled = false\n\n[features]\nplugins = false\napps = false\n"
+    )
+
+
+def test_claude_code_web_search_shows_the_results(stack: tuple[FakeKiro, GatewayProcess, Path],
+                                                  tmp_path: Path) -> None:
+    """Claude Code's WebSearch tool runs as a side request the gateway answers from Kiro's MCP search."""
+    fake, gateway, home = stack
+    fake.clear_requests()
+    fake.enqueue_chat(tool_call_stream("WebSearch", {"query": "kiro gateway releases"}, tool_use_id="tooluse_ws1"))
+    result = subprocess.run(
+        [str(agent("claude")), "-p", "Search the web for kiro gateway releases", "--output-format", "json",
+         "--allowedTools", "WebSearch"],
+        env=client_env(home, ANTHROPIC_BASE_URL=gateway.url, ANTHROPIC_API_KEY=API_KEY),
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["is_error"] is False
+    assert "Fake Result 1 about kiro gateway releases" in answer["result"], answer["result"]
+    searches = fake.requests("mcp")
+    assert [s.json["params"]["arguments"]["query"] for s in searches] == ["kiro gateway releases"]
+    # Claude Code counts the side request's search in its per-model usage
+    assert sum(usage["webSearchRequests"] for usage in answer["modelUsage"].values()) == 1
+    tool_text = json.dumps(tool_results_sent(fake))
+    assert "https://example.com/fake/1" in tool_text and "Snippet 3: what the fake web says" in tool_text
+
+
+def test_codex_web_search_shows_the_results(stack: tuple[FakeKiro, GatewayProcess, Path], tmp_path: Path) -> None:
+    """Codex with `web_search = "live"` sends its hosted tool; the gateway runs the model's search through MCP."""
+    fake, gateway, _home = stack
+    fake.clear_requests()
+    codex_home = tmp_path / "codex-home"
+    codex_config(codex_home, gateway, 'web_search = "live"\n')
+    fake.enqueue_chat(tool_call_stream("web_search", {"query": "kiro gateway news"}, tool_use_id="tooluse_cws1"))
+    result = subprocess.run(
+        [str(agent("codex")), "exec", "--skip-git-repo-check", "Search the web for kiro gateway news"],
+        env=client_env(codex_home, KIRO_GATEWAY_KEY=API_KEY),
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Fake Result 1 about kiro gateway news" in result.stdout, output
+    assert "kiro gateway news" in result.stderr  # Codex shows the web_search_call item it received
+    assert [s.json["params"]["arguments"]["query"] for s in fake.requests("mcp")] == ["kiro gateway news"]

@@ -140,7 +140,9 @@ def test_codex_shaped_request_gets_items_and_completion(gateway: GatewayProcess,
     assert done[-1]["type"] == "function_call" and done[-1]["call_id"] == "tooluse_c1"
     assert json.loads(done[-1]["arguments"]) == {"cmd": "ls"}
     sent = kiro_state(fake)["currentMessage"]["userInputMessage"]
-    assert [t["toolSpecification"]["name"] for t in sent["userInputMessageContext"]["tools"]] == ["exec_command"]
+    # namespace tools are dropped; the hosted web_search tool becomes the gateway's own web_search function (issue 12)
+    assert [t["toolSpecification"]["name"] for t in sent["userInputMessageContext"]["tools"]] == \
+        ["exec_command", "web_search"]
 
 
 def test_previous_response_id_is_a_clear_400(gateway: GatewayProcess, fake: FakeKiro) -> None:

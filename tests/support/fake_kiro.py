@@ -4,7 +4,8 @@ It speaks the endpoints the gateway calls: `POST /generateAssistantResponse` (bi
 chunked body, cut into odd-sized network pieces), the catalogue both as the management host's awsJson1.0 operation
 (`POST /?origin=AI_EDITOR` with `x-amz-target: AmazonCodeWhispererService.ListAvailableModels`, paginated by
 `models_page_size`) and as the legacy `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop) and
-`POST /token` (AWS SSO OIDC CreateToken). Both catalogue forms are recorded as the `models` endpoint. Auth behaves
+`POST /token` (AWS SSO OIDC CreateToken) and `POST /mcp` (web search: JSON-RPC `tools/call`, scripted
+with `enqueue_search`). Both catalogue forms are recorded as the `models` endpoint. Auth behaves
 like the real services where it matters to us: refresh tokens are single use and rotate, unknown or expired access
 tokens get 403 "The bearer token included in the request is invalid.". Everything is guarded by one lock, so
 concurrent refreshes (threads or other processes) are serialised.
@@ -36,11 +37,13 @@ from tests.support.fake_kiro_scripts import (
     Drop,
     Pause,
     Script,
+    SearchReply,
     Status,
     Step,
     default_answer,
     exception_stream,
     probe_stream,
+    search_results,
     silent_stream,
     text_stream,
     throttled,
@@ -50,14 +53,15 @@ from tests.support.fake_kiro_scripts import (
 )
 
 __all__ = [
-    "INVALID_BEARER", "Corrupt", "Drop", "FakeKiro", "Pause", "Received", "Script", "Status", "Step",
-    "exception_stream", "probe_stream", "silent_stream", "text_stream", "throttled", "tool_call_frames",
+    "INVALID_BEARER", "Corrupt", "Drop", "FakeKiro", "Pause", "Received", "Script", "SearchReply", "Status", "Step",
+    "exception_stream", "probe_stream", "search_results", "silent_stream", "text_stream", "throttled",
+    "tool_call_frames",
     "tool_call_stream", "truncated_tool_stream",
 ]
 
 DEFAULT_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/FAKEPROFILE01"
 _ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels", "refresh": "refreshToken",
-            "desktop": "refreshToken", "oidc": "token"}
+            "desktop": "refreshToken", "oidc": "token", "search": "mcp"}
 
 
 def _model(model_id: str, name: str, max_input: int, max_output: int, *, rate: float | None = None,
@@ -199,6 +203,7 @@ class FakeKiro:
         self._refresh: set[str] = set()
         self._clients: dict[str, str] = {}
         self._scripts: deque[Script] = deque()
+        self._searches: deque[SearchReply | Status] = deque()
         self._failures: dict[str, deque[Status]] = {name: deque() for name in ENDPOINTS}
         self._received: list[Received] = []
         self._refresh_count = 0
@@ -250,9 +255,10 @@ class FakeKiro:
             self._refresh.add(token)
         return token
 
-    def issue_access_token(self, ttl: float | None = None) -> str:
-        """Mint an access token valid for `ttl` seconds (default `access_token_ttl`)."""
-        token = "aoaFAKE" + secrets.token_urlsafe(48)
+    def issue_access_token(self, ttl: float | None = None, prefix: str = "aoaFAKE") -> str:
+        """Mint an access token valid for `ttl` seconds (default `access_token_ttl`); `prefix="ksk_"` makes one
+        shaped like a Kiro API key."""
+        token = prefix + secrets.token_urlsafe(48)
         with self._lock:
             self._access[token] = time.monotonic() + (self.access_token_ttl if ttl is None else ttl)
         return token
@@ -281,6 +287,11 @@ class FakeKiro:
                     raise ValueError("a Status step may only be preceded by Pause steps")
         with self._lock:
             self._scripts.extend(list(s) for s in scripts)
+
+    def enqueue_search(self, *replies: SearchReply | Status) -> None:
+        """Replies for the next web searches (`POST /mcp`), in order; afterwards results made up from the query."""
+        with self._lock:
+            self._searches.extend(replies)
 
     def fail_next(self, endpoint: str, status: int, body: Any = None, headers: Mapping[str, str] | None = None,
                   times: int = 1) -> None:
@@ -371,6 +382,12 @@ class FakeKiro:
     def _models_by_id(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {str(m.get("modelId", "")).lower(): m for m in self._models}
+
+    def _next_search(self, query: str) -> SearchReply | Status:
+        with self._lock:
+            if self._searches:
+                return self._searches.popleft()
+        return SearchReply()
 
     def _models_page(self, query: Mapping[str, str]) -> dict[str, Any]:
         with self._lock:

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from tests.support.fake_kiro import FakeKiro
 
 INVALID_BEARER = {"message": "The bearer token included in the request is invalid.", "reason": None}
-ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token")
+ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token", "mcp")
 MANAGEMENT_MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"
+MAX_QUERY_CHARS = 200  # Kiro's own limit on web search queries (JSON-RPC -32602 beyond it)
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,30 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_status(rejection)
             return
         self._play(fake, fake._next_script(body))
+
+    def _on_mcp(self, fake: FakeKiro, body: Any, query: dict[str, str], headers: dict[str, str]) -> None:
+        """Kiro's MCP endpoint, `tools/call` of `web_search` only: JSON-RPC errors like Kiro's, else the next
+        scripted reply (or results made up from the query)."""
+        if not fake._authorised(headers):
+            self._send_json(403, INVALID_BEARER)
+            return
+        request_id = body.get("id") if isinstance(body, dict) else None
+        params = body.get("params") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or body.get("method") != "tools/call" \
+                or not isinstance(params, dict) or params.get("name") != "web_search":
+            self._send_json(200, {"jsonrpc": "2.0", "id": request_id,
+                                  "error": {"code": -32601, "message": "Method or tool not found"}})
+            return
+        search = (params.get("arguments") or {}).get("query")
+        if not isinstance(search, str) or not search.strip() or len(search) > MAX_QUERY_CHARS:
+            self._send_json(200, {"jsonrpc": "2.0", "id": request_id,
+                                  "error": {"code": -32602, "message": "Invalid params: query"}})
+            return
+        reply = fake._next_search(search)
+        if isinstance(reply, Status):
+            self._send_status(reply)
+            return
+        self._send_json(200, reply.envelope(request_id, search))
 
     # -- streaming -------------------------------------------------------------------------------------------------
 

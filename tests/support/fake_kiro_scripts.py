@@ -242,3 +242,39 @@ def _example_for(schema: Any) -> Any:
         wanted = schema.get("required") or list(props)
         return {key: _example_for(props.get(key)) for key in wanted}
     return {"integer": 1, "number": 1.5, "boolean": True, "array": [], "null": None}.get(str(kind), "example")
+
+
+# ---------------------------------------------------------------------------------------------------- web search
+
+FAKE_PUBLISHED_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def search_results(query: str, count: int = 3) -> list[dict[str, Any]]:
+    """Results shaped like Kiro's (reference 2026 §7.1), made up from the query."""
+    return [{"title": f"Fake Result {n} about {query}", "url": f"https://example.com/fake/{n}",
+             "snippet": f"Snippet {n}: what the fake web says about {query}.",
+             "publishedDate": FAKE_PUBLISHED_MS + (n - 1) * 86_400_000, "id": f"fake-{n}",
+             "domain": "example.com", "maxVerbatimWordLimit": 30, "publicDomain": False}
+            for n in range(1, count + 1)]
+
+
+@dataclass(frozen=True)
+class SearchReply:
+    """What the fake MCP endpoint answers to one search (HTTP 200): `results` (None: made up from the query,
+    [] an empty search), or `is_error` text (`result.isError`), or a JSON-RPC `rpc_error` (code, message)."""
+
+    results: list[dict[str, Any]] | None = None
+    is_error: str | None = None
+    rpc_error: tuple[int, str] | None = None
+
+    def envelope(self, request_id: Any, query: str) -> dict[str, Any]:
+        if self.rpc_error is not None:
+            return {"jsonrpc": "2.0", "id": request_id,
+                    "error": {"code": self.rpc_error[0], "message": self.rpc_error[1]}}
+        if self.is_error is not None:
+            return {"jsonrpc": "2.0", "id": request_id,
+                    "result": {"content": [{"type": "text", "text": self.is_error}], "isError": True}}
+        results = search_results(query) if self.results is None else self.results
+        inner = {"results": results, "totalResults": len(results), "query": query}
+        return {"jsonrpc": "2.0", "id": request_id,
+                "result": {"content": [{"type": "text", "text": json.dumps(inner)}], "isError": False}}

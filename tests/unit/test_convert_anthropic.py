@@ -192,8 +192,10 @@ def test_thinking_and_unknown_blocks_are_dropped() -> None:
             ),
         ]
     )
-    # The last reasoning block of the turn is kept for replay (one slot per Kiro message); the rest is dropped.
-    assert c.messages[1] == Message("assistant", "answer", reasoning=ReasoningReplay(redacted="xx"))
+    # The last reasoning block of the turn is kept for replay (one slot per Kiro message); replayed web search
+    # blocks become a short note (issue 12); unknown blocks are dropped.
+    assert c.messages[1] == Message("assistant", "[searched the web for: q]\n[the web search found nothing]\nanswer",
+                                    reasoning=ReasoningReplay(redacted="xx"))
     assert c.messages[2].tool_results == [ToolResult("t", "r")] and c.messages[2].text == ""
 
 

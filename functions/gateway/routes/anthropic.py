@@ -25,9 +25,15 @@ async def messages(request: Request) -> Response:
     from kiro_core.models.anthropic import MessagesRequest
     from kiro_core.stream import collect
 
-    runtime, _parsed, conversation = await read_conversation(request, MessagesRequest, anthropic_to_conversation)
-    answer = await open_answer(request, runtime, conversation)
+    runtime, parsed, conversation = await read_conversation(request, MessagesRequest, anthropic_to_conversation)
     message_id = f"msg_{uuid.uuid4().hex[:24]}"
+    if parsed.tools and any(tool.is_server_tool for tool in parsed.tools):
+        from gateway.web_search.serve import anthropic_web_search
+
+        searched = await anthropic_web_search(request, runtime, parsed, conversation, message_id)
+        if searched is not None:
+            return searched
+    answer = await open_answer(request, runtime, conversation)
     if conversation.stream:
         formatter = AnthropicStreamFormatter(conversation.model, message_id, answer.input_tokens)
         return stream_response(request, answer, formatter, formatter.ping())

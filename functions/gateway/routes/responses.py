@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.openapi_bodies import json_body
+
+if TYPE_CHECKING:
+    from gateway.runtime import GatewayRuntime
+    from kiro_core.models.responses import ResponsesRequest
+    from kiro_core.unified import Conversation
 
 router = APIRouter()
 
@@ -33,6 +39,11 @@ async def create_response(request: Request) -> Response:
     from kiro_core.stream import collect
 
     runtime, parsed, conversation = await read_conversation(request, ResponsesRequest, responses_to_conversation)
+    if parsed.tools and any(tool.type not in ("function", "custom") for tool in parsed.tools):
+        from gateway.web_search.serve import responses_web_search
+
+        if responses_web_search(runtime.settings, parsed, conversation):
+            return await _with_web_search(request, runtime, parsed, conversation)
     answer = await open_answer(request, runtime, conversation)
     response_id = f"resp_{uuid.uuid4().hex}"
     created_at = int(time.time())
@@ -49,3 +60,26 @@ async def create_response(request: Request) -> Response:
     body = responses_object(collect(events), conversation.model, response_id, created_at, echo,
                             custom_tools=custom_tools, parallel_tool_calls=parallel, include_encrypted=encrypted)
     return JSONResponse(body)
+
+
+async def _with_web_search(request: Request, runtime: GatewayRuntime, parsed: ResponsesRequest,
+                           conversation: Conversation) -> Response:
+    """The same response, with the gateway running the model's web searches (`web_search_call` items)."""
+    from gateway.serving import collect_answer, stream_response
+    from gateway.web_search.serve import open_search_answer
+    from kiro_core.convert.responses import custom_tool_names
+    from kiro_core.format.web_search import ResponsesSearchStreamFormatter, responses_call_id, responses_search_object
+
+    answer = await open_search_answer(request, runtime, conversation, responses_call_id)
+    response_id = f"resp_{uuid.uuid4().hex}"
+    created_at = int(time.time())
+    echo = parsed.echo()
+    custom_tools = custom_tool_names(parsed)
+    parallel = parsed.parallel_tool_calls is not False
+    if conversation.stream:
+        formatter = ResponsesSearchStreamFormatter(conversation.model, response_id, created_at, echo,
+                                                   custom_tools=custom_tools, parallel_tool_calls=parallel)
+        return stream_response(request, answer, formatter, RESPONSES_KEEPALIVE)  # type: ignore[arg-type]
+    events = await collect_answer(request, answer)  # type: ignore[arg-type]
+    return JSONResponse(responses_search_object(events, conversation.model, response_id, created_at, echo,
+                                                custom_tools=custom_tools, parallel_tool_calls=parallel))
