@@ -196,7 +196,8 @@ def _tools(req: MessagesRequest | CountTokensRequest) -> list[ToolSpec]:
     specs: list[ToolSpec] = []
     for tool in req.tools or []:
         if tool.is_server_tool:
-            logger.info("server tool %r (%s) skipped: Kiro cannot run Anthropic server tools", tool.name, tool.type)
+            # Hosted web search is served by the gateway (gateway.web_search), which adds its own function tool.
+            logger.debug("server tool %r (%s) not sent to Kiro as a tool", tool.name, tool.type)
             continue
         specs.append(ToolSpec(name=tool.name, description=tool.description or "", input_schema=tool.input_schema or {}))
     return specs
