@@ -1,9 +1,16 @@
 """Kiro's binary response stream → typed stage-1 events (`kiro_core.events`).
 
-Framing, CRC checks and header parsing are `botocore.eventstream.EventStreamBuffer`'s job (it is incremental, so a
-frame may arrive in any number of network chunks, including a multi-byte UTF-8 character cut in half: payloads are
-decoded per whole frame, never per chunk). This module only routes frames on `:message-type` / `:event-type` and
-turns their JSON payloads into events.
+Framing, CRC checks and header parsing are done here, by hand, on the bytes as they arrive: a frame may come in any
+number of network chunks (including a multi-byte UTF-8 character cut in half: payloads are decoded per whole frame,
+never per chunk). The decoder was botocore's `EventStreamBuffer`, which parses every header and both CRCs in Python
+objects and copies its buffer after every frame; this one reads the prelude with one `struct` call, checks the CRCs
+with `zlib.crc32` (C) straight on the received bytes, and keeps botocore out of the process. Frames are then routed
+on `:message-type` / `:event-type` and their JSON payloads turned into events.
+
+Frame: total length u32 | headers length u32 | prelude CRC u32 (over the first 8 bytes) | headers | payload |
+message CRC u32 (over everything before it); big-endian, CRC-32 as zlib computes it. A header is a name length
+byte, the name, a type byte and a value: strings (7, what Kiro sends) and byte arrays (6) have a 2-byte length, the
+other types a fixed size (booleans none).
 
 Failure policy, chosen so that a damaged stream is never mistaken for a finished one:
 * CRC mismatch, impossible lengths or unparsable headers → one `UpstreamErrorEvent(CORRUPT_FRAME)`, then every later
@@ -24,10 +31,11 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
+import zlib
 from collections.abc import Callable
+from json.scanner import make_scanner
 from typing import Any
-
-from botocore.eventstream import EventStreamBuffer
 
 from kiro_core.events import (
     ContextUsageEvent,
@@ -43,14 +51,35 @@ from kiro_core.events import (
 
 logger = logging.getLogger(__name__)
 
+_PRELUDE_SIZE = 12  # total length, headers length, prelude CRC
 _MIN_FRAME = 16  # prelude (12) + message CRC (4): the smallest frame the format allows
-# botocore's buffer copies everything it still holds after each frame it parses, which is quadratic in the size of
-# one `add_data`; feeding it at most this much at a time keeps a 4 MB feed linear (measured: 3.8 s → 0.3 s).
-_SLICE = 8 * 1024
+_MAX_HEADERS = 128 * 1024  # the format's limits (as botocore enforces them): a larger claim is a corrupt prefix
+_MAX_PAYLOAD = 24 * 1024 * 1024
+_FIXED_SIZES = {0: 0, 1: 0, 2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16}  # bool true/false, byte, short, int, long, time, uuid
+# Kiro repeats the same few header blocks byte for byte (":message-type event, :event-type assistantResponseEvent,
+# :content-type application/json"): parsing is looked up by the raw block instead of done per frame (1.5 µs → 0.1
+# µs). Bounded, and emptied when full, so varying blocks (error messages) cannot grow it; values are never mutated.
+_HEADER_CACHE: dict[bytes, dict[str, Any]] = {}
+_HEADER_CACHE_SIZE = 64
+_HEADER_CACHE_BLOCK = 512  # larger blocks (long :error-message values) are parsed every time
+_unpack_prelude = struct.Struct(">III").unpack_from
+_unpack_u32 = struct.Struct(">I").unpack_from
+_crc32 = zlib.crc32
 _MAX_ERROR_TEXT = 2000  # keep a runaway error payload out of client-facing messages
 
 _loads = json.loads
+_scan = make_scanner(json.JSONDecoder())  # the C scanner json.loads ends up in, minus its two regex passes
 _INF = float("inf")
+
+
+def _parse_json(text: str) -> Any:
+    """`json.loads(text)`, ~4x faster for the usual payload (an object with no whitespace around it): anything else
+    (surrounding whitespace, trailing data, invalid JSON) goes through `json.loads`, which accepts or raises."""
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        return _loads(text)
+    return value if end == len(text) else _loads(text)
 
 
 def _text(payload: dict[str, Any]) -> KiroEvent | None:
@@ -177,73 +206,153 @@ def _error_reason(payload: bytes) -> tuple[str | None, float | None]:
             float(retry_ms) if isinstance(retry_ms, int | float) and not isinstance(retry_ms, bool) else None)
 
 
-class KiroEventDecoder:
-    """Incremental decoder: feed network chunks as they arrive, get the events of every completed frame."""
+class _CorruptFrame(Exception):
+    """Framing that cannot be trusted; `code` names the reason (botocore's exception names, which logs knew)."""
 
-    __slots__ = ("_buffer", "_done", "_pending")
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+def _headers(data: bytes, pos: int, end: int) -> dict[str, Any]:
+    """The headers in `data[pos:end]`. A string/byte-array value whose length runs past `end` is cut at `end` (as
+    botocore did: the frame's CRC was fine, so it is routed, and skipped if that leaves it meaningless)."""
+    headers: dict[str, Any] = {}
+    while pos < end:
+        name_end = pos + 1 + data[pos]
+        if name_end >= end:  # the name runs past the headers, or no type byte follows it
+            raise _CorruptFrame("InvalidHeader", "a header name runs past the end of the headers")
+        try:
+            name = data[pos + 1:name_end].decode()
+            kind = data[name_end]
+            pos = name_end + 1
+            if kind == 7 or kind == 6:
+                if pos + 2 > end:
+                    raise _CorruptFrame("InvalidHeader", f"header {name!r} has no value length")
+                value_end = pos + 2 + (data[pos] << 8 | data[pos + 1])
+                raw = data[pos + 2:value_end if value_end <= end else end]
+                value: Any = raw.decode() if kind == 7 else raw
+                pos = value_end
+            else:
+                size = _FIXED_SIZES.get(kind)
+                if size is None:
+                    raise _CorruptFrame("InvalidHeader", f"header {name!r} has unknown value type {kind}")
+                if pos + size > end:
+                    raise _CorruptFrame("InvalidHeader", f"header {name!r} is cut short")
+                if kind <= 1:
+                    value = kind == 0
+                elif kind == 9:
+                    value = data[pos:pos + size]
+                else:
+                    value = int.from_bytes(data[pos:pos + size], "big", signed=True)
+                pos += size
+        except UnicodeDecodeError as exc:
+            raise _CorruptFrame("InvalidHeader", f"a header is not UTF-8 ({exc.reason})") from None
+        if name in headers:
+            raise _CorruptFrame("DuplicateHeader", f"duplicate header {name!r}")
+        headers[name] = value
+    return headers
+
+
+class KiroEventDecoder:
+    """Incremental decoder: feed network chunks as they arrive, get the events of every completed frame.
+
+    Bytes of an unfinished frame are held as a list of chunks and joined once the frame (or prelude) is complete,
+    so a large frame arriving in many small reads costs one copy, not one per read.
+    """
+
+    __slots__ = ("_done", "_held", "_need", "_parts")
 
     def __init__(self) -> None:
-        self._buffer = EventStreamBuffer()
-        self._pending = 0  # bytes fed but not yet consumed by a whole frame
+        self._parts: list[bytes] = []  # received bytes not yet consumed by a whole frame
+        self._held = 0  # their total length
+        self._need = _PRELUDE_SIZE  # bytes needed before parsing is worth trying again
         self._done = False  # set after a corrupt frame or close(): later input is ignored
 
     def feed(self, data: bytes) -> list[KiroEvent]:
         """Events of every frame completed by `data` (possibly none)."""
         if self._done or not data:
             return []
+        parts = self._parts
+        if parts:
+            parts.append(data)
+            self._held += len(data)
+            if self._held < self._need:
+                return []
+            data = b"".join(parts)
+            parts.clear()
+            self._held = 0
+        elif data.__class__ is not bytes:
+            data = bytes(data)
         events: list[KiroEvent] = []
-        if len(data) <= _SLICE:
-            self._drain(data, events)
-        else:  # botocore re-copies its whole buffer after each frame: keep that buffer small
-            view = memoryview(data)
-            for start in range(0, len(data), _SLICE):
-                self._drain(bytes(view[start:start + _SLICE]), events)
-                if self._done:
-                    break
-        return events
-
-    def _drain(self, data: bytes, events: list[KiroEvent]) -> None:
-        self._pending += len(data)
-        buffer = self._buffer
-        buffer.add_data(data)
-        append = events.append
+        size = len(data)
+        offset = 0
+        need = _PRELUDE_SIZE
+        view = memoryview(data)
         route = self._route
-        while True:
-            try:
-                message = next(buffer)
-                prelude = message.prelude
-                total = prelude.total_length
-                # botocore does not reject a frame shorter than the minimum or headers longer than the frame
-                if total < _MIN_FRAME or prelude.headers_length > total - _MIN_FRAME:
-                    raise ValueError(f"impossible frame lengths: total {total}, headers {prelude.headers_length}")
-            except StopIteration:
-                return
-            except Exception as exc:  # botocore ParserErrors, or struct/KeyError/UnicodeError from bad headers
-                self._done = True
-                append(
-                    UpstreamErrorEvent(
-                        UpstreamErrorKind.CORRUPT_FRAME,
-                        type(exc).__name__,
-                        f"corrupt event-stream frame ({exc}); the rest of the stream was discarded",
-                    )
+        try:
+            while size - offset >= _PRELUDE_SIZE:
+                total, headers_length, prelude_crc = _unpack_prelude(data, offset)
+                if _crc32(view[offset:offset + 8]) != prelude_crc:
+                    raise _CorruptFrame("ChecksumMismatch", "prelude CRC mismatch")
+                if total - headers_length - _MIN_FRAME > _MAX_PAYLOAD or headers_length > _MAX_HEADERS:
+                    code = "InvalidHeadersLength" if headers_length > _MAX_HEADERS else "InvalidPayloadLength"
+                    raise _CorruptFrame(code, f"frame of {total} bytes with {headers_length} bytes of headers is "
+                                              f"larger than allowed")
+                if total < _MIN_FRAME or headers_length > total - _MIN_FRAME:
+                    raise _CorruptFrame("InvalidFrameLength",
+                                        f"impossible frame lengths: total {total}, headers {headers_length}")
+                end = offset + total
+                if end > size:
+                    need = total
+                    break
+                if _crc32(view[offset + 8:end - 4], prelude_crc) != _unpack_u32(data, end - 4)[0]:
+                    raise _CorruptFrame("ChecksumMismatch", "message CRC mismatch")
+                headers_end = offset + _PRELUDE_SIZE + headers_length
+                block = data[offset + _PRELUDE_SIZE:headers_end]
+                headers = _HEADER_CACHE.get(block)
+                if headers is None:
+                    headers = _headers(block, 0, headers_length)
+                    if headers_length <= _HEADER_CACHE_BLOCK:
+                        if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
+                            _HEADER_CACHE.clear()
+                        _HEADER_CACHE[block] = headers
+                event = route(headers, data[headers_end:end - 4])
+                if event is not None:
+                    events.append(event)
+                offset = end
+        except _CorruptFrame as exc:
+            self._done = True
+            events.append(
+                UpstreamErrorEvent(
+                    UpstreamErrorKind.CORRUPT_FRAME,
+                    exc.code,
+                    f"corrupt event-stream frame ({exc}); the rest of the stream was discarded",
                 )
-                return
-            self._pending -= total
-            event = route(message.headers, message.payload)
-            if event is not None:
-                append(event)
+            )
+            return events
+        finally:
+            view.release()
+        if offset < size:
+            rest = data[offset:] if offset else data
+            parts.append(rest)
+            self._held = len(rest)
+            self._need = need
+        return events
 
     def close(self) -> list[KiroEvent]:
         """End of input: a frame left half-received means the upstream connection was cut."""
         if self._done:
             return []
         self._done = True
-        if self._pending:
+        held, self._held = self._held, 0
+        self._parts = []
+        if held:
             return [
                 UpstreamErrorEvent(
                     UpstreamErrorKind.TRUNCATED,
                     "TruncatedStream",
-                    f"the stream ended inside a frame ({self._pending} bytes of an incomplete frame)",
+                    f"the stream ended inside a frame ({held} bytes of an incomplete frame)",
                 )
             ]
         return []
@@ -258,7 +367,7 @@ class KiroEventDecoder:
                 logger.debug("skipping event-stream frame of unhandled event type %r", event_type)
                 return None
             try:
-                body = _loads(payload.decode("utf-8"))
+                body = _parse_json(payload.decode("utf-8"))
             except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
                 logger.warning("skipping %s frame with an undecodable payload (%d bytes): %s",
                                event_type, len(payload), exc)

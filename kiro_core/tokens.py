@@ -1,37 +1,42 @@
-"""Token estimates with tiktoken's `cl100k_base`, loaded from the file that ships inside this package.
+"""Token estimates with OpenAI's `cl100k_base` vocabulary, loaded from the file that ships inside this package.
 
 Nothing is ever downloaded: the vocabulary is `kiro_core/data/cl100k_base.tiktoken`, checked against its published
 SHA-256 on load. Claude's tokenizer is not public; cl100k_base times `CLAUDE_CORRECTION_FACTOR` is the estimate the
 reference gateway uses, and it errs high, which is what context accounting (Claude Code's auto-compaction) needs.
+
+Counted here rather than by tiktoken, for memory: tiktoken's Rust core keeps three copies of the 100k-token
+vocabulary (~25 MB resident) and is built from a full Python dict of it, so ~35 MB at the moment it is built, a third
+of the gateway's peak. Counting needs that one dict. The text is split with tiktoken's own pattern; a piece that is a
+whole token (~92 % of pieces in code, more in prose) costs one C-level membership test, and the rest go through
+byte-pair merging as tiktoken does it (merge the adjacent pair whose concatenation has the lowest rank, the leftmost
+of equals, until none is a token), remembered per piece. The counts are tiktoken's (tests compare the two).
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
+import heapq
 import io
 import json
+from collections.abc import Callable
 from functools import lru_cache
+from itertools import filterfalse
 from pathlib import Path
-
-import tiktoken
 
 from kiro_core.unified import Conversation
 
 CL100K_FILE = Path(__file__).parent / "data" / "cl100k_base.tiktoken"
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
-# The split pattern and special tokens of tiktoken's own cl100k_base definition (tiktoken_ext.openai_public).
+# The split pattern of tiktoken's own cl100k_base definition (tiktoken_ext.openai_public). Special tokens are not
+# needed: counts treat their text as ordinary text, as tiktoken's `encode(text, disallowed_special=())` does.
 _CL100K_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|"""
     r"""\s+(?!\S)|\s"""
 )
-_CL100K_SPECIAL = {
-    "<|endoftext|>": 100257,
-    "<|fim_prefix|>": 100258,
-    "<|fim_middle|>": 100259,
-    "<|fim_suffix|>": 100260,
-    "<|endofprompt|>": 100276,
-}
+_MERGED_CACHE_SIZE = 8192  # pieces that are not one token, with their counts (emptied when full: ~1 MB at most)
+_MERGED_CACHE_PIECE = 64  # longer pieces are merged every time rather than remembered
+_SHORT_PIECE = 48  # up to this many bytes, rescanning every pair is faster than a heap
 
 CLAUDE_CORRECTION_FACTOR = 1.15  # cl100k under-counts Claude's tokenizer by roughly this much
 IMAGE_TOKENS = 1600  # a typical ~1 MP image in Claude's accounting (width*height/750)
@@ -40,22 +45,102 @@ PER_TOOL_OVERHEAD = 4
 
 
 @lru_cache(maxsize=1)
-def encoding() -> tiktoken.Encoding:
-    """The offline cl100k_base encoding (loaded once, on first use)."""
-    encoding = tiktoken.Encoding(
-        name="cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=_ranks(), special_tokens=_CL100K_SPECIAL
-    )
-    # The Rust core keeps its own copy of the vocabulary; tiktoken keeps the Python dict only to pickle the
-    # encoding, which nothing here does. Dropping it frees ~16 MB for the life of the process (peak RSS, Lambda).
-    encoding._mergeable_ranks = {}
-    return encoding
+def encoding() -> Cl100k:
+    """The offline cl100k_base counter (loaded once, on first use)."""
+    import regex  # `\p{L}` and possessive quantifiers; imported with the vocabulary, not with this module
+
+    return Cl100k(_ranks(), regex.compile(_CL100K_PATTERN).findall)
+
+
+class Cl100k:
+    """cl100k_base as a token counter: the split pattern and one dict of token ranks."""
+
+    __slots__ = ("_is_token", "_merged", "_rank", "_split")
+
+    def __init__(self, ranks: dict[bytes, int], split: Callable[[str], list[str]]) -> None:
+        self._rank = ranks.get
+        self._is_token = ranks.__contains__
+        self._split = split
+        self._merged: dict[bytes, int] = {}
+
+    def count(self, text: str) -> int:
+        """The number of tokens tiktoken's `encode(text, disallowed_special=())` returns."""
+        try:
+            pieces = [piece.encode() for piece in self._split(text)]
+        except UnicodeEncodeError:  # lone surrogates (JSON's "\ud83d"): replaced first, as tiktoken does
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            pieces = [piece.encode() for piece in self._split(text)]
+        total = len(pieces)
+        merged = self._merged
+        for piece in filterfalse(self._is_token, pieces):  # only the pieces that are not one whole token
+            count = merged.get(piece)
+            if count is None:
+                count = self._merge(piece) if len(piece) <= _SHORT_PIECE else self._merge_long(piece)
+                if len(piece) <= _MERGED_CACHE_PIECE:
+                    if len(merged) >= _MERGED_CACHE_SIZE:
+                        merged.clear()
+                    merged[piece] = count
+            total += count - 1
+        return total
+
+    def _merge(self, piece: bytes) -> int:
+        """Tokens in a short piece: rescan every adjacent pair, merge the lowest-ranked (the leftmost of equals)."""
+        rank = self._rank
+        parts = [piece[i:i + 1] for i in range(len(piece))]
+        while len(parts) > 1:
+            best = None
+            at = 0
+            for i in range(len(parts) - 1):
+                found = rank(parts[i] + parts[i + 1])
+                if found is not None and (best is None or found < best):
+                    best = found
+                    at = i
+            if best is None:
+                break
+            parts[at:at + 2] = (parts[at] + parts[at + 1],)
+        return len(parts)
+
+    def _merge_long(self, piece: bytes) -> int:
+        """The same merges for a long piece (a run of symbols or spaces) with a heap of candidate pairs ordered by
+        (rank, start): O(n log n), where rescanning is O(n²) and a long enough piece would stall the event loop."""
+        rank = self._rank
+        size = len(piece)
+        ends = list(range(1, size + 1))  # ends[start]: where the part beginning at `start` ends (-1: merged away)
+        starts = list(range(-1, size - 1))  # starts[start]: where the part before it begins (-1: none)
+        heap: list[tuple[int, int, int]] = []
+        for start in range(size - 1):
+            found = rank(piece[start:start + 2])
+            if found is not None:
+                heap.append((found, start, start + 2))
+        heapq.heapify(heap)
+        parts = size
+        while heap:
+            _found, start, end = heapq.heappop(heap)
+            middle = ends[start]
+            if middle == -1 or middle >= end or ends[middle] != end:  # stale: a side was merged since it was queued
+                continue
+            ends[start] = end
+            ends[middle] = -1
+            if end < size:
+                starts[end] = start
+            parts -= 1
+            left = starts[start]
+            if left >= 0:
+                found = rank(piece[left:end])
+                if found is not None:
+                    heapq.heappush(heap, (found, left, end))
+            if end < size:
+                following = ends[end]
+                found = rank(piece[start:following])
+                if found is not None:
+                    heapq.heappush(heap, (found, start, following))
+        return parts
 
 
 def _ranks() -> dict[bytes, int]:
-    """The vocabulary file (`<base64 token> <rank>` lines) as tiktoken wants it, checked against its SHA-256.
+    """The vocabulary file (`<base64 token> <rank>` lines) as a dict, checked against its SHA-256.
 
-    Parsed here rather than by `tiktoken.load.load_tiktoken_bpe`, one line at a time with `binascii.a2b_base64`:
-    as fast, without a list of all 200k fields alive at once (~9 MB less peak RSS on the first request).
+    Parsed one line at a time with `binascii.a2b_base64`, without a list of all 200k fields alive at once.
     """
     data = CL100K_FILE.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -73,7 +158,7 @@ def count_text(text: str) -> int:
     """Raw cl100k tokens in `text` (special-token strings counted as ordinary text)."""
     if not text:
         return 0
-    return len(encoding().encode(text, disallowed_special=()))
+    return encoding().count(text)
 
 
 def claude_tokens(text: str) -> int:

@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from gateway.startup_gc import imports_without_gc
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
+    import logging
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+    from datetime import UTC, datetime
 
-from gateway import openapi_bodies
-from gateway.error_guard import ErrorGuardMiddleware
-from gateway.http_io import error_response
-from gateway.logging_setup import SCRUBBER
-from gateway.request_log import RequestLogMiddleware
-from gateway.routes import anthropic as anthropic_routes
-from gateway.routes import models as model_routes
-from gateway.routes import openai as openai_routes
-from gateway.routes import responses as responses_routes
-from gateway.routes.deps import check_api_key, presented_key, runtime_of
-from gateway.runtime_holder import RuntimeHolder
-from gateway.settings import Settings
-from gateway.snapstart import install as install_snapstart_hooks
-from kiro_core.errors import ErrorKind, GatewayError
+    from fastapi import Depends, FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.middleware.cors import CORSMiddleware
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from gateway import openapi_bodies
+    from gateway.error_guard import ErrorGuardMiddleware
+    from gateway.http_io import error_response
+    from gateway.logging_setup import SCRUBBER
+    from gateway.request_log import RequestLogMiddleware
+    from gateway.routes import anthropic as anthropic_routes
+    from gateway.routes import models as model_routes
+    from gateway.routes import openai as openai_routes
+    from gateway.routes import responses as responses_routes
+    from gateway.routes.deps import check_api_key, presented_key, runtime_of
+    from gateway.runtime_holder import RuntimeHolder
+    from gateway.settings import Settings
+    from gateway.snapstart import install as install_snapstart_hooks
+    from kiro_core.errors import ErrorKind, GatewayError
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +65,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(responses_routes.router, dependencies=protected)
 
     # HEAD too: Claude Code probes the base URL with `HEAD /` before its first request.
-    @app.get("/")
-    @app.head("/", include_in_schema=False)
+    # response_model=None here and on every route: an inferred response model makes FastAPI build a pydantic field,
+    # and its first field imports pydantic.v1 (~10 ms and ~1.7 MB at start) only to check it is not a v1 model.
+    @app.get("/", response_model=None)
+    @app.head("/", include_in_schema=False, response_model=None)
     async def root() -> dict[str, str]:
         return {"status": "ok", "message": "Kiro Gateway is running", "version": VERSION}
 
-    @app.get("/health")
-    @app.head("/health", include_in_schema=False)
+    @app.get("/health", response_model=None)
+    @app.head("/health", include_in_schema=False, response_model=None)
     async def health() -> dict[str, str]:
         return {"status": "healthy", "timestamp": datetime.now(UTC).isoformat(), "version": VERSION}
 

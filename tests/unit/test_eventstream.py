@@ -359,3 +359,152 @@ def test_garbage_never_raises(garbage: bytes, position: int) -> None:
     stream.insert(min(position, 3), garbage)
     events = decode(b"".join(stream))
     assert all(isinstance(event, TextEvent | UpstreamErrorEvent) for event in events)
+
+
+# ---------------------------------------------------------------- the hand-written framing (no botocore)
+
+
+def _stream() -> bytes:
+    return b"".join([
+        frames.text_utf8("héllo wörld ✓ 日本 😀"),
+        frames.tool_input("t", "f", '{"k": "€"}'),
+        frames.exception_frame("ThrottlingException", "slow"),
+        frames.event_frame("brandNewEvent", {"x": 1}),
+        frames.metering(0.5),
+    ])
+
+
+def test_every_two_way_split_yields_the_same_events() -> None:
+    data = _stream()
+    expected = decode(data)
+    assert TextEvent("héllo wörld ✓ 日本 😀") in expected
+    for at in range(len(data) + 1):
+        assert decode(data[:at], data[at:]) == expected, at
+
+
+def test_every_three_way_split_around_a_utf8_character() -> None:
+    data = frames.text_utf8("a😀b") + frames.text("z")
+    emoji = data.index("😀".encode())
+    expected = [TextEvent("a😀b"), TextEvent("z")]
+    for first in range(emoji - 2, emoji + 5):
+        for second in range(first, len(data) + 1):
+            assert decode(data[:first], data[first:second], data[second:]) == expected, (first, second)
+
+
+def test_bytes_like_chunks_are_accepted() -> None:
+    data = frames.text("x")
+    assert decode(bytearray(data[:7]), memoryview(data)[7:]) == [TextEvent("x")]
+
+
+@pytest.mark.parametrize("position", range(len(frames.text("crc"))))
+def test_any_flipped_bit_is_a_checksum_mismatch(position: int) -> None:
+    frame = bytearray(frames.text("crc"))
+    frame[position] ^= 0x10
+    decoder = KiroEventDecoder()
+    events = decoder.feed(frames.text("before") + bytes(frame) + frames.text("after"))
+    assert events[0] == TextEvent("before")
+    assert len(events) == 2
+    assert _corrupt(events).code == "ChecksumMismatch"
+    assert decoder.close() == []
+
+
+def test_huge_declared_headers_length() -> None:
+    assert _corrupt(decode(frames.prelude_only(300 * 1024, 200 * 1024))).code == "InvalidHeadersLength"
+
+
+def test_huge_declared_length_is_refused_before_it_arrives() -> None:
+    decoder = KiroEventDecoder()
+    events = decoder.feed(frames.text("ok") + frames.prelude_only(0xFFFFFFFF, 0))
+    assert events[0] == TextEvent("ok")
+    assert _corrupt(events).code == "InvalidPayloadLength"
+
+
+def test_large_frame_in_small_chunks() -> None:
+    content = "x" * (1024 * 1024)
+    data = frames.text(content) + frames.text("next")
+    assert decode(*[data[i:i + 1000] for i in range(0, len(data), 1000)]) == [TextEvent(content), TextEvent("next")]
+
+
+def test_frame_left_incomplete_after_whole_frames_is_truncated() -> None:
+    cut = frames.text("never ends")[:20]
+    events = decode(frames.text("a") + frames.text("b") + cut)
+    assert events[:2] == [TextEvent("a"), TextEvent("b")]
+    assert events[2].kind is UpstreamErrorKind.TRUNCATED
+    assert "20 bytes" in events[2].message
+
+
+def _header(name: str, kind: int, value: bytes) -> bytes:
+    return bytes([len(name.encode())]) + name.encode() + bytes([kind]) + value
+
+
+def _string_header(name: str, value: str) -> bytes:
+    return _header(name, 7, struct.pack(">H", len(value.encode())) + value.encode())
+
+
+def test_headers_of_every_type_are_read_by_their_size() -> None:
+    raw = b"".join([
+        _header("flag", 0, b""), _header("off", 1, b""), _header("b", 2, b"\xff"), _header("s", 3, b"\x00\x02"),
+        _header("i", 4, b"\x00\x00\x00\x03"), _header("l", 5, b"\x00" * 7 + b"\x04"),
+        _header("bytes", 6, b"\x00\x02ab"), _header("t", 8, b"\x00" * 8), _header("id", 9, b"u" * 16),
+        _string_header(":message-type", "event"), _string_header(":event-type", "assistantResponseEvent"),
+    ])
+    assert decode(frames.encode_raw_frame(raw, b'{"content":"typed"}')) == [TextEvent("typed")]
+
+
+@pytest.mark.parametrize("raw", [
+    _string_header(":message-type", "event") * 2,  # duplicate header
+    bytes([40]) + b":message-type",  # name longer than the headers
+    bytes([4]) + b"name",  # no type byte after the name
+    _header("n", 7, b"\x00"),  # string without its 2-byte length
+    _header("n", 4, b"\x00\x00"),  # int32 cut short
+    _header("n", 9, b"\x00" * 8),  # uuid cut short
+    bytes([2]) + b"\xff\xfe" + b"\x07\x00\x01x",  # name not UTF-8
+    _header("n", 7, b"\x00\x02\xff\xfe"),  # string value not UTF-8
+])
+def test_undecodable_headers_are_corrupt(raw: bytes) -> None:
+    _corrupt(decode(frames.encode_raw_frame(raw, b"{}"), frames.text("never")))
+
+
+def test_header_cache_stays_bounded() -> None:
+    from kiro_core import eventstream
+
+    for number in range(500):
+        assert decode(frames.error_frame(f"Code{number}", f"message {number}"))[0].code == f"Code{number}"
+    assert len(eventstream._HEADER_CACHE) <= eventstream._HEADER_CACHE_SIZE
+
+
+def test_payload_json_with_whitespace_or_trailing_data(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="kiro_core.eventstream")
+    spaced = frames.event_frame_raw("assistantResponseEvent", b' \n{"content": "spaced"}\n ')
+    trailing = frames.event_frame_raw("assistantResponseEvent", b'{"content":"x"} {"content":"y"}')
+    assert decode(spaced, trailing, frames.text("ok")) == [TextEvent("spaced"), TextEvent("ok")]
+    assert len(caplog.records) == 1
+
+
+_header_value = st.one_of(
+    st.tuples(st.just(0), st.just(b"")),
+    st.tuples(st.just(1), st.just(b"")),
+    st.tuples(st.just(2), st.binary(min_size=1, max_size=1)),
+    st.tuples(st.just(3), st.binary(min_size=2, max_size=2)),
+    st.tuples(st.just(4), st.binary(min_size=4, max_size=4)),
+    st.tuples(st.just(5), st.binary(min_size=8, max_size=8)),
+    st.tuples(st.just(8), st.binary(min_size=8, max_size=8)),
+    st.tuples(st.just(9), st.binary(min_size=16, max_size=16)),
+    st.binary(max_size=30).map(lambda b: (6, struct.pack(">H", len(b)) + b)),
+    _text.map(lambda t: (7, struct.pack(">H", len(t.encode())) + t.encode())),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=20).filter(lambda n: len(n.encode()) < 256), _header_value,
+                       max_size=6))
+def test_header_parsing_agrees_with_botocore(headers: dict) -> None:
+    from botocore.eventstream import EventStreamHeaderParser
+
+    from kiro_core.eventstream import _headers
+
+    raw = b"".join(_header(name, kind, value) for name, (kind, value) in headers.items())
+    ours = _headers(raw, 0, len(raw))
+    theirs = EventStreamHeaderParser().parse(raw)
+    assert ours == theirs
+    assert [type(value) for value in ours.values()] == [type(value) for value in theirs.values()]

@@ -41,7 +41,8 @@ async def messages(request: Request) -> Response:
     return JSONResponse(anthropic_message(collect(events), conversation.model, message_id, answer.input_tokens))
 
 
-@router.post("/v1/messages/count_tokens", openapi_extra=json_body("kiro_core.models.anthropic:CountTokensRequest"))
+@router.post("/v1/messages/count_tokens", openapi_extra=json_body("kiro_core.models.anthropic:CountTokensRequest"),
+             response_model=None)
 async def count_tokens(request: Request) -> dict[str, int]:
     from gateway.serving import read_conversation
     from kiro_core.convert.anthropic import anthropic_to_conversation

@@ -38,7 +38,7 @@ async def _entries(request: Request) -> list[dict[str, Any]]:
     return [_entry(model, created) for model in catalog.list_models()]
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=None)  # no inferred models: see app.py (pydantic.v1 at start)
 async def list_models(request: Request) -> dict[str, Any]:
     data = await _entries(request)
     return {
@@ -50,8 +50,13 @@ async def list_models(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/models/{model_id:path}")
-async def retrieve_model(request: Request, model_id: str) -> dict[str, Any]:
+# The path parameter is read from the request and documented by hand: a typed parameter is a pydantic field.
+_MODEL_ID = {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string", "title": "Model Id"}}
+
+
+@router.get("/v1/models/{model_id:path}", response_model=None, openapi_extra={"parameters": [_MODEL_ID]})
+async def retrieve_model(request: Request) -> dict[str, Any]:
+    model_id = request.path_params["model_id"]
     for entry in await _entries(request):
         if entry["id"] == model_id:
             return entry
