@@ -2,9 +2,11 @@
 
 It speaks the four endpoints the gateway calls: `POST /generateAssistantResponse` (binary event-stream frames in a
 chunked body, cut into odd-sized network pieces), `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop) and
-`POST /token` (AWS SSO OIDC CreateToken). Auth behaves like the real services where it matters to us: refresh tokens
-are single use and rotate, unknown or expired access tokens get 403 "The bearer token included in the request is
-invalid.". Everything is guarded by one lock, so concurrent refreshes (threads or other processes) are serialised.
+`POST /token` (AWS SSO OIDC CreateToken), plus the login endpoints of `tests.support.fake_oidc` (device flows,
+profiles). Kiro API keys (`issue_api_key`) are accepted with the `tokentype: API_KEY` header only. Auth behaves
+like the real services where it matters to us: refresh tokens are single use and rotate, unknown or expired access
+tokens get 403 "The bearer token included in the request is invalid.". Everything is guarded by one lock, so
+concurrent refreshes (threads or other processes) are serialised.
 
     with FakeKiro() as fake:
         token = fake.issue_refresh_token()
@@ -44,6 +46,7 @@ from tests.support.fake_kiro_scripts import (
     tool_call_stream,
     truncated_tool_stream,
 )
+from tests.support.fake_oidc import DeviceFlows
 
 __all__ = [
     "INVALID_BEARER", "Corrupt", "Drop", "FakeKiro", "Pause", "Received", "Script", "Status", "Step",
@@ -53,7 +56,9 @@ __all__ = [
 
 DEFAULT_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/FAKEPROFILE01"
 _ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels", "refresh": "refreshToken",
-            "desktop": "refreshToken", "oidc": "token"}
+            "desktop": "refreshToken", "oidc": "token", "register": "client/register",
+            "device": "device_authorization", "social": "oauth/device/authorization",
+            "social_poll": "oauth/device/poll", "profiles": ""}
 
 
 def _model(model_id: str, name: str, max_input: int, max_output: int) -> dict[str, Any]:
@@ -72,7 +77,7 @@ DEFAULT_MODELS = [
 
 
 def _endpoint(name: str) -> str:
-    endpoint = _ALIASES.get(name, name.strip("/"))
+    endpoint = _ALIASES[name] if name in _ALIASES else name.strip("/")
     if endpoint not in ENDPOINTS:
         raise ValueError(f"unknown endpoint {name!r}; use one of {ENDPOINTS} or {sorted(_ALIASES)}")
     return endpoint
@@ -105,6 +110,8 @@ class FakeKiro:
         self._access: dict[str, float] = {}  # token -> monotonic expiry
         self._refresh: set[str] = set()
         self._clients: dict[str, str] = {}
+        self._api_keys: set[str] = set()
+        self._bearer_failures: dict[tuple[str, str], deque[Status]] = {}
         self._scripts: deque[Script] = deque()
         self._failures: dict[str, deque[Status]] = {name: deque() for name in ENDPOINTS}
         self._received: list[Received] = []
@@ -112,6 +119,7 @@ class FakeKiro:
         self._abandoned = 0
         self._models = list(DEFAULT_MODELS)
         self._default_model: dict[str, Any] = {"modelId": "auto"}
+        self.oidc = DeviceFlows(self)
         self._server = FakeKiroServer((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -163,6 +171,17 @@ class FakeKiro:
             self._access[token] = time.monotonic() + (self.access_token_ttl if ttl is None else ttl)
         return token
 
+    def issue_api_key(self) -> str:
+        """Mint a Kiro API key (`ksk_…`) that chat and model calls accept with `tokentype: API_KEY`."""
+        key = "ksk_" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._api_keys.add(key)
+        return key
+
+    def revoke_api_key(self, key: str) -> None:
+        with self._lock:
+            self._api_keys.discard(key)
+
     def register_client(self, client_id: str | None = None, client_secret: str | None = None) -> tuple[str, str]:
         """An OIDC client registration (`clientId`, `clientSecret`) that `/token` accepts."""
         client_id = client_id or "fakeclient-" + secrets.token_hex(8)
@@ -194,6 +213,14 @@ class FakeKiro:
         name = _endpoint(endpoint)
         with self._lock:
             self._failures[name].extend([Status(status, body, dict(headers or {}))] * times)
+
+    def fail_next_for(self, bearer: str, endpoint: str, status: int, body: Any = None,
+                      headers: Mapping[str, str] | None = None, times: int = 1) -> None:
+        """Like `fail_next`, for requests carrying `Authorization: Bearer <bearer>` only (one account of several)."""
+        name = _endpoint(endpoint)
+        with self._lock:
+            queue = self._bearer_failures.setdefault((name, bearer), deque())
+            queue.extend([Status(status, body, dict(headers or {}))] * times)
 
     def set_models(self, models: list[dict[str, Any]], default_model: str = "auto") -> None:
         with self._lock:
@@ -232,14 +259,18 @@ class FakeKiro:
 
     def _record(self, received: Received) -> tuple[Status | None, int]:
         """Keep the request; return the injected failure for it (if any) and its index (seeds the chunking)."""
+        bearer = received.headers.get("authorization", "").removeprefix("Bearer ").strip()
         with self._lock:
             self._received.append(received)
-            queue = self._failures.get(received.endpoint)
+            own = self._bearer_failures.get((received.endpoint, bearer))
+            queue = own if own else self._failures.get(received.endpoint)
             return (queue.popleft() if queue else None), len(self._received)
 
     def _authorised(self, headers: Mapping[str, str]) -> bool:
         token = headers.get("authorization", "").removeprefix("Bearer ").strip()
         with self._lock:
+            if token in self._api_keys:
+                return headers.get("tokentype") == "API_KEY"
             expiry = self._access.get(token)
             return expiry is not None and expiry > time.monotonic()
 

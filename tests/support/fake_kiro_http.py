@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.support.fake_kiro_scripts import Corrupt, Drop, Pause, Script, Status
+from tests.support.fake_oidc import DEVICE_GRANT
 
 if TYPE_CHECKING:
     from tests.support.fake_kiro import FakeKiro
 
 INVALID_BEARER = {"message": "The bearer token included in the request is invalid.", "reason": None}
-ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token")
+ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token", "client/register",
+             "device_authorization", "oauth/device/authorization", "oauth/device/poll", "")
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         if failure is not None:
             self._send_status(failure)
             return
-        handler = getattr(self, f"_on_{endpoint}")
+        handler = getattr(self, f"_on_{endpoint.replace('/', '_')}" if endpoint else "_on_root")
         handler(fake, parsed, dict(parse_qsl(parts.query)), headers)
 
     def _read_body(self) -> bytes:
@@ -141,6 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.refresh_delay:
             time.sleep(fake.refresh_delay)
         body = body if isinstance(body, dict) else {}
+        if body.get("grantType") == DEVICE_GRANT:
+            self._send_json(*fake.oidc.token(body))
+            return
         if body.get("grantType") != "refresh_token":
             self._send_json(400, {"error": "unsupported_grant_type", "error_description": "Unsupported grant type"})
             return
@@ -158,6 +163,30 @@ class _Handler(BaseHTTPRequestHandler):
         if refresh:
             answer["refreshToken"] = refresh
         self._send_json(200, answer)
+
+    def _on_client_register(self, fake: FakeKiro, body: Any, query: dict[str, str], headers: dict[str, str]) -> None:
+        self._send_json(*fake.oidc.register(body if isinstance(body, dict) else {}))
+
+    def _on_device_authorization(self, fake: FakeKiro, body: Any, query: dict[str, str],
+                                 headers: dict[str, str]) -> None:
+        self._send_json(*fake.oidc.authorize(body if isinstance(body, dict) else {}))
+
+    def _on_oauth_device_authorization(self, fake: FakeKiro, body: Any, query: dict[str, str],
+                                       headers: dict[str, str]) -> None:
+        self._send_json(*fake.oidc.social_authorize(body if isinstance(body, dict) else {}))
+
+    def _on_oauth_device_poll(self, fake: FakeKiro, body: Any, query: dict[str, str], headers: dict[str, str]) -> None:
+        self._send_json(*fake.oidc.social_poll(body if isinstance(body, dict) else {}))
+
+    def _on_root(self, fake: FakeKiro, body: Any, query: dict[str, str], headers: dict[str, str]) -> None:
+        """awsJson1.0 operations on the management host; only ListAvailableProfiles is served."""
+        if not headers.get("x-amz-target", "").endswith(".ListAvailableProfiles"):
+            self._send_json(400, {"__type": "UnknownOperationException", "message": "Unknown operation"})
+            return
+        if not fake._authorised(headers):
+            self._send_json(403, INVALID_BEARER)
+            return
+        self._send_json(200, fake.oidc.list_profiles())
 
     def _on_ListAvailableModels(self, fake: FakeKiro, body: Any, query: dict[str, str],
                                 headers: dict[str, str]) -> None:
