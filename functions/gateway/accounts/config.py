@@ -2,8 +2,8 @@
 
 One format everywhere: a JSON array of objects (`KIRO_ACCOUNTS_FILE`, or `accounts` in the secret), each with `name`,
 `kind` (`api_key` | `refresh_token`), `apiKey` or `refreshToken`, and optional `profileArn`, `region`, `clientId`,
-`clientSecret`, `enabled` (default true), `apiHost` (`q` | `runtime`), `maxConcurrency`. Refresh-token entries also
-carry the rotated `accessToken`/`expiresAt` the gateway writes back. Unknown keys are kept on every write.
+`clientSecret`, `enabled` (default true), `apiHost` (`q` | `runtime`), `apiRegion`, `maxConcurrency`. Refresh-token
+entries also carry the rotated `accessToken`/`expiresAt` the gateway writes back. Unknown keys are kept on writes.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class AccountConfig:
     client_secret: str = ""
     enabled: bool = True
     api_host: str = ""  # "" = the setting for its kind (KIRO_API_HOST / KIRO_API_KEY_HOST)
+    api_region: str = ""  # chat region when it differs from `region` (an IdC login's OIDC region)
     max_concurrency: int = 0
     entry: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -89,7 +90,8 @@ def parse_account(entry: Any, where: str) -> AccountConfig:
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
         raise AccountsError(f"{where}: `maxConcurrency` must be a whole number >= 0")
     common = {"name": name, "profile_arn": _text(entry, "profileArn", where), "region": _text(entry, "region", where),
-              "enabled": enabled, "api_host": api_host, "max_concurrency": cap, "entry": dict(entry)}
+              "enabled": enabled, "api_host": api_host, "api_region": _text(entry, "apiRegion", where),
+              "max_concurrency": cap, "entry": dict(entry)}
     if kind == "api_key":
         key = _text(entry, "apiKey", where)
         if not key:

@@ -76,7 +76,8 @@ def accounts_file_path(settings: Settings) -> Path:
 
 
 def api_key_account(settings: Settings, http: httpx.AsyncClient, config: AccountConfig, source: str) -> Account:
-    client_settings = replace(settings, kiro_api_host=config.api_host or settings.kiro_api_key_host, profile_arn="")
+    client_settings = replace(settings, kiro_api_host=config.api_host or settings.kiro_api_key_host, profile_arn="",
+                              kiro_api_region=config.api_region or settings.kiro_api_region)
     auth = ApiKeyAuth(config)
     kiro = KiroClient(client_settings, http, auth.access_token, auth.force_refresh, auth.credentials,
                       token_type=API_KEY_TOKEN_TYPE)
@@ -89,7 +90,8 @@ def refresh_account(settings: Settings, http: httpx.AsyncClient, config: Account
     bridge = AuthBridge(auth)
     if client_settings is None:
         client_settings = replace(settings, profile_arn=config.profile_arn,
-                                  kiro_api_host=config.api_host or settings.kiro_api_host)
+                                  kiro_api_host=config.api_host or settings.kiro_api_host,
+                                  kiro_api_region=config.api_region or settings.kiro_api_region)
     kiro = KiroClient(client_settings, http, bridge.access_token, bridge.force_refresh, bridge.credentials)
     return Account(config, kiro, source=store.describe(), auth=auth, store=store)
 
