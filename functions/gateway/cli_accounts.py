@@ -205,7 +205,7 @@ def account_lines(entries: list[dict[str, Any]], states: dict[str, Any], now: fl
         if health is not None and health.active(now, _fingerprint(entry)):
             state = health.state
             cooldown = "until enabled again" if health.until is None else f"until {_when(health.until)}"
-            detail = f"  ({health.reason})"
+            detail = f" ({health.reason})"
         else:
             state, cooldown, detail = "ok", "-", ""
         secret = entry.get("apiKey") if kind == "api_key" else entry.get("refreshToken")
