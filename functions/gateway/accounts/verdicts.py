@@ -79,7 +79,8 @@ def judge(error: GatewayError, *, name: str, api_key: bool, fingerprint: str, pr
             until = now + policy.suspended_retry if policy.suspended_retry > 0 else None
             return Verdict(Health(SUSPENDED, until, reason or "suspended", error.message, now), error)
         if api_key:  # the gateway's own upstream credential, not the client's key: a 502 that names it
-            message = (f"Kiro refused the API key of account {name!r} ({error.message}). Check the key at "
+            said = f"HTTP {error.status}: {read.message}" if read is not None else error.message
+            message = (f"Kiro refused the API key of account {name!r} ({said}). Check the key at "
                        "app.kiro.dev (API Keys) and replace it: `kiro-gateway accounts add --api-key --name "
                        f"{name}`, or KIRO_API_KEY / `kiro-gateway secret push --api-key`.")
             shown = GatewayError(ErrorKind.UPSTREAM, message)
