@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,10 +103,18 @@ class _FileTarget:
 
         return read_accounts_file(self.path)
 
-    def save(self, entries: list[dict[str, Any]]) -> None:
-        from gateway.accounts.edit import save_local
+    def apply(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+        """Re-read, change and write the file under the lock the gateway's refreshes take (no rotated token lost)."""
+        import asyncio
 
-        save_local(self.path, entries)
+        from gateway.accounts.edit import save_local
+        from gateway.stores.local import InterProcessLock
+
+        async def locked() -> None:
+            async with InterProcessLock(self.path).hold():
+                save_local(self.path, change(self.entries()))
+
+        asyncio.run(locked())
 
     def states(self, names: list[str]) -> dict[str, Any]:
         from gateway.accounts.health import read_state_file
@@ -122,7 +130,7 @@ class _FileTarget:
 
 class _SecretTarget:
     def __init__(self, args: argparse.Namespace) -> None:
-        from gateway.cli_secret import _read_secret, _session, locate_secret, read_samconfig
+        from gateway.cli_secret import _read_secret, _session, locate_secret
 
         where = argparse.Namespace(secret_id=args.secret_id, stack_name=args.stack_name, region=args.aws_region,
                                    config_file=args.config_file, config_env=args.config_env)
@@ -131,41 +139,36 @@ class _SecretTarget:
         self.client = self.session.client("secretsmanager")
         self.document = _read_secret(self.client, self.secret_id)
         self.where = self.secret_id
-        self.table = args.table or ""
-        if not self.table and not args.secret_id:
-            stack = args.stack_name or read_samconfig(Path(args.config_file), args.config_env).get("stack_name")
-            self.table = self._stack_table(stack) if stack else ""
-
-    def _stack_table(self, stack: str) -> str:
-        try:
-            found = self.session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-        except Exception:
-            return ""
-        outputs = {o.get("OutputKey"): o.get("OutputValue") for o in (found[0].get("Outputs") or [])} if found else {}
-        return str(outputs.get("TableName") or "")
+        self.table = args.table or stack_table(self.session, args)
 
     def entries(self) -> list[dict[str, Any]]:
         from gateway.accounts.edit import secret_accounts
 
         return secret_accounts(self.document)
 
-    def save(self, entries: list[dict[str, Any]]) -> None:
-        from gateway.accounts.config import parse_accounts
-        from gateway.accounts.edit import SINGLE_FORMAT_FIELDS
+    def apply(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+        """Change the latest `accounts` under the secret-write lease (see `gateway.accounts.stores.update_secret`)."""
+        from gateway.accounts.config import AccountsError, parse_accounts
+        from gateway.accounts.edit import SINGLE_FORMAT_FIELDS, secret_accounts
+        from gateway.accounts.stores import update_secret
         from gateway.cli_secret import _aws_message
 
-        parse_accounts(entries, "The secret's `accounts`")
-        document = dict(self.document)
-        if "accounts" not in document:
-            for key in SINGLE_FORMAT_FIELDS:
-                document.pop(key, None)
-        document["accounts"] = entries
+        def edit(document: dict[str, Any]) -> dict[str, Any]:
+            entries = change(secret_accounts(document))
+            parse_accounts(entries, "The secret's `accounts`")
+            if "accounts" not in document:
+                for key in SINGLE_FORMAT_FIELDS:
+                    document.pop(key, None)
+            document["accounts"] = entries
+            return document
+
+        dynamodb = self.session.client("dynamodb") if self.table else None
         try:
-            self.client.put_secret_value(SecretId=self.secret_id,
-                                         SecretString=json.dumps(document, separators=(",", ":")))
+            self.document = update_secret(self.client, dynamodb, self.table, self.secret_id, edit)
+        except (CliError, AccountsError):
+            raise
         except Exception as error:
             raise CliError(f"Could not write the secret {self.secret_id}: {_aws_message(error)}") from None
-        self.document = document
 
     def states(self, names: list[str]) -> dict[str, Any]:
         if not self.table or not names:
@@ -183,6 +186,23 @@ class _SecretTarget:
         else:
             print("Note: the stack's table is unknown (pass --table or --stack-name); a stored state of this account "
                   "stays until it ends.", file=sys.stderr)
+
+
+def stack_table(session: Any, args: argparse.Namespace) -> str:
+    """The stack's DynamoDB table (output `TableName`) when the stack is known (not with a bare --secret-id)."""
+    from gateway.cli_secret import read_samconfig
+
+    if getattr(args, "secret_id", None):
+        return ""
+    stack = args.stack_name or read_samconfig(Path(args.config_file), args.config_env).get("stack_name")
+    if not stack:
+        return ""
+    try:
+        found = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    except Exception:
+        return ""
+    outputs = {o.get("OutputKey"): o.get("OutputValue") for o in (found[0].get("Outputs") or [])} if found else {}
+    return str(outputs.get("TableName") or "")
 
 
 # -- commands ------------------------------------------------------------------------------------------------------
@@ -266,8 +286,8 @@ def _add(target: Any, args: argparse.Namespace) -> None:
             entry["profileArn"] = args.profile_arn
     if args.disabled:
         entry["enabled"] = False
-    entries, replaced = upsert_entry(target.entries(), entry)
-    target.save(entries)
+    replaced = any(isinstance(e, dict) and e.get("name") == args.name for e in target.entries())
+    target.apply(lambda entries: upsert_entry(entries, entry)[0])
     target.clear_state(args.name)
     secret = entry.get("apiKey") or entry.get("refreshToken")
     print(f"{'Replaced' if replaced else 'Added'} account {args.name!r} ({entry['kind']}, {mask_value(secret)}) in "
@@ -275,19 +295,20 @@ def _add(target: Any, args: argparse.Namespace) -> None:
 
 
 def _change(target: Any, name: str, *, enabled: bool | None = None, remove: bool = False) -> None:
-    entries = [dict(e) if isinstance(e, dict) else e for e in target.entries()]
-    index = next((i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == name), None)
-    if index is None:
-        known = ", ".join(str(e.get("name")) for e in entries if isinstance(e, dict)) or "none"
-        raise CliError(f"no account named {name!r} in {target.where} (accounts: {known})")
-    if remove:
-        del entries[index]
-        target.save(entries)
+    def change(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        entries = [dict(e) if isinstance(e, dict) else e for e in entries]
+        index = next((i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == name), None)
+        if index is None:
+            known = ", ".join(str(e.get("name")) for e in entries if isinstance(e, dict)) or "none"
+            raise CliError(f"no account named {name!r} in {target.where} (accounts: {known})")
+        if remove:
+            del entries[index]
+        else:
+            entries[index]["enabled"] = bool(enabled)
+        return entries
+
+    target.apply(change)
+    if remove or enabled:
         target.clear_state(name)
-        print(f"Removed account {name!r} from {target.where}.")
-        return
-    entries[index]["enabled"] = bool(enabled)
-    target.save(entries)
-    if enabled:
-        target.clear_state(name)
-    print(f"{'Enabled' if enabled else 'Disabled'} account {name!r} in {target.where}.")
+    verb = "Removed" if remove else "Enabled" if enabled else "Disabled"
+    print(f"{verb} account {name!r} {'from' if remove else 'in'} {target.where}.")

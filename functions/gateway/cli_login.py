@@ -170,26 +170,37 @@ def _store(args: argparse.Namespace, settings: Any, entry: dict[str, Any]) -> No
 
 
 def _push(args: argparse.Namespace, entry: dict[str, Any]) -> None:
+    from gateway.accounts.config import AccountsError
     from gateway.accounts.edit import ensure_proxy_key, upsert_secret
-    from gateway.cli_secret import CliError, _aws_message, _read_secret, _session, locate_secret
+    from gateway.accounts.stores import update_secret
+    from gateway.cli_accounts import stack_table
+    from gateway.cli_secret import CliError, _aws_message, _session, locate_secret
 
     where = argparse.Namespace(secret_id=args.secret_id, stack_name=args.stack_name, region=args.aws_region,
                                config_file=args.config_file, config_env=args.config_env)
     secret_id, region = locate_secret(where)
-    client = _session(region).client("secretsmanager")
-    existing = _read_secret(client, secret_id)
-    document, notes = upsert_secret(existing, entry)
-    announce = ensure_proxy_key(document, existing)
-    document["pushedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    session = _session(region)
+    table = stack_table(session, where)
+    said: dict[str, Any] = {}
+
+    def change(existing: dict[str, Any]) -> dict[str, Any]:
+        document, said["notes"] = upsert_secret(existing, entry)
+        said["announce"] = ensure_proxy_key(document, existing)
+        document["pushedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return document
+
     try:
-        client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(document, separators=(",", ":")))
+        update_secret(session.client("secretsmanager"), session.client("dynamodb") if table else None, table,
+                      secret_id, change)
+    except (CliError, AccountsError):
+        raise
     except Exception as error:
-        raise CliError(f"Could not write the secret {secret_id}: {_aws_message(error)}") from None
+        raise CliError(f"Could not update the secret {secret_id}: {_aws_message(error)}") from None
     _say(f"Signed in. Stored account {entry['name']!r} in {secret_id}.")
-    for note in notes:
+    for note in said.get("notes", []):
         _say(note)
-    if announce:
-        _say(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
+    if said.get("announce"):
+        _say(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {said['announce']}")
 
 
 def _registrations_path() -> Path:

@@ -280,27 +280,33 @@ def _push_kiro_api_key(args: argparse.Namespace) -> int:
 
     from gateway.accounts.config import AccountsError, api_key_entry
     from gateway.accounts.edit import ensure_proxy_key, upsert_secret
-    from gateway.cli_accounts import read_api_key
+    from gateway.accounts.stores import update_secret
+    from gateway.cli_accounts import read_api_key, stack_table
 
     key = read_api_key()
     secret_id, region = locate_secret(args)
-    client = _session(region).client("secretsmanager")
-    existing = _read_secret(client, secret_id)
+    session = _session(region)
+    table = stack_table(session, args)
+    said: dict[str, Any] = {}
+
+    def change(existing: dict[str, Any]) -> dict[str, Any]:
+        document, said["notes"] = upsert_secret(existing, api_key_entry(args.name, key))
+        said["announce"] = ensure_proxy_key(document, existing)
+        document["pushedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return document
+
     try:
-        document, notes = upsert_secret(existing, api_key_entry(args.name, key))
+        update_secret(session.client("secretsmanager"), session.client("dynamodb") if table else None, table,
+                      secret_id, change)
     except AccountsError as error:
         raise CliError(str(error)) from None
-    announce = ensure_proxy_key(document, existing)
-    document["pushedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    try:
-        client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(document, separators=(",", ":")))
     except Exception as error:
-        raise CliError(f"Could not write the secret {secret_id}: {_aws_message(error)}") from None
+        raise CliError(f"Could not update the secret {secret_id}: {_aws_message(error)}") from None
     print(f"Pushed the Kiro API key {mask_value(key)} to {secret_id} as account {args.name!r}.")
-    for note in notes:
+    for note in said.get("notes", []):
         print(note)
-    if announce:
-        print(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
+    if said.get("announce"):
+        print(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {said['announce']}")
     return 0
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,8 @@ class SecretAccountTokenStore(SecretsManagerTokenStore):
         mine = self._entry(json.loads(payload))
         before = find_entry((self._document or {}).get("accounts"), self.name) or {}
         owner = uuid.uuid4().hex
-        held = self._hold_write_lease(owner)
+        dynamodb = self._lease.dynamodb.get() if self.table_name else None
+        held = hold_write_lease(dynamodb, self.table_name, owner)
         try:
             raw = self._secrets.get().get_secret_value(SecretId=self.secret_id).get("SecretString") or "{}"
             latest = json.loads(raw)
@@ -149,43 +151,64 @@ class SecretAccountTokenStore(SecretsManagerTokenStore):
                                                  SecretString=json.dumps(latest, separators=(",", ":")))
         finally:
             if held:
-                self._release_write_lease(owner)
+                release_write_lease(dynamodb, self.table_name, owner)
 
-    def _hold_write_lease(self, owner: str) -> bool:
-        """Take `lease#secret-write` (waiting a few seconds for another writer); False when there is no table or
-        it cannot be used (then the write goes ahead unguarded, as a single instance's would)."""
-        if not self.table_name:
-            return False
-        dynamodb = self._lease.dynamodb.get()
-        deadline = time.time() + WRITE_LEASE_SECONDS
-        delay = 0.05
-        while True:
-            now = time.time()
-            try:
-                dynamodb.put_item(
-                    TableName=self.table_name,
-                    Item={"pk": {"S": WRITE_LEASE_KEY}, "owner": {"S": owner},
-                          "expires_at": {"N": str(int(now + WRITE_LEASE_SECONDS))}},
-                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                    ExpressionAttributeValues={":now": {"N": str(int(now))}},
-                )
-                return True
-            except aws_errors() as error:
-                if not is_client_error(error, "ConditionalCheckFailedException"):
-                    log.warning("secret write lease unavailable (%s); writing without it", type(error).__name__)
-                    return False
-            if now > deadline:
-                log.warning("secret write lease still held after %s s; writing without it", WRITE_LEASE_SECONDS)
-                return False
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
 
-    def _release_write_lease(self, owner: str) -> None:
+def hold_write_lease(dynamodb: Any, table: str, owner: str) -> bool:
+    """Take `lease#secret-write` (waiting a few seconds for another writer), for every read-merge-write of a secret
+    with `accounts`: instances writing rotated tokens and the CLI editing the list. False when there is no table or it
+    cannot be used (the write then goes ahead unguarded, as a single writer's would)."""
+    if dynamodb is None or not table:
+        return False
+    deadline = time.time() + WRITE_LEASE_SECONDS
+    delay = 0.05
+    while True:
+        now = time.time()
         try:
-            self._lease.dynamodb.get().delete_item(
-                TableName=self.table_name, Key={"pk": {"S": WRITE_LEASE_KEY}},
-                ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
+            dynamodb.put_item(
+                TableName=table,
+                Item={"pk": {"S": WRITE_LEASE_KEY}, "owner": {"S": owner},
+                      "expires_at": {"N": str(int(now + WRITE_LEASE_SECONDS))}},
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now))}},
             )
-        except aws_errors():
-            pass  # it expires by itself
+            return True
+        except aws_errors() as error:
+            if not is_client_error(error, "ConditionalCheckFailedException"):
+                log.warning("secret write lease unavailable (%s); writing without it", type(error).__name__)
+                return False
+        if now > deadline:
+            log.warning("secret write lease still held after %s s; writing without it", WRITE_LEASE_SECONDS)
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def release_write_lease(dynamodb: Any, table: str, owner: str) -> None:
+    try:
+        dynamodb.delete_item(
+            TableName=table, Key={"pk": {"S": WRITE_LEASE_KEY}},
+            ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": {"S": owner}},
+        )
+    except aws_errors():
+        pass  # it expires by itself
+
+
+def update_secret(secrets: Any, dynamodb: Any, table: str, secret_id: str,
+                  change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """Read the latest secret, apply `change`, write it, all under the write lease (when the table is known), so an
+    edit of the account list never overwrites tokens an instance rotated meanwhile. Returns what was written."""
+    owner = uuid.uuid4().hex
+    held = hold_write_lease(dynamodb, table, owner)
+    try:
+        raw = secrets.get_secret_value(SecretId=secret_id).get("SecretString") or "{}"
+        latest = json.loads(raw)
+        if not isinstance(latest, dict):
+            raise AccountsError(f"The secret {secret_id} does not hold a JSON object")
+        document = change(latest)
+        secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps(document, separators=(",", ":")))
+        return document
+    finally:
+        if held:
+            release_write_lease(dynamodb, table, owner)
