@@ -89,7 +89,7 @@ def _expiry(seconds: float) -> str:
 
 
 def _oidc(http: Any, settings: Any, args: argparse.Namespace, provider: str) -> dict[str, Any]:
-    from gateway.login.device import BUILDER_ID_START_URL, OIDC_URL, OidcDeviceLogin, Registration
+    from gateway.login.device import BUILDER_ID_START_URL, OIDC_URL, LoginError, OidcDeviceLogin, Registration
     from gateway.login.profiles import choose_profile, list_profiles
 
     region = args.region or settings.kiro_region
@@ -117,7 +117,12 @@ def _oidc(http: Any, settings: Any, args: argparse.Namespace, provider: str) -> 
     if provider == "builder-id" and not args.profile_arn:
         entry.update(apiHost="q", apiRegion="us-east-1")  # Builder ID has no profile: the q host serves it
         return entry
-    profile = choose_profile(list_profiles(http, settings, tokens.access_token), args.profile_arn or "")
+    try:
+        profiles = list_profiles(http, settings, tokens.access_token)
+    except LoginError as error:  # keep the sign-in: the profile can be added to the entry (or --profile-arn) later
+        _say(f"Warning: {error} The login is saved without a profile (q host).")
+        profiles = []
+    profile = choose_profile(profiles, args.profile_arn or "")
     if profile is None:
         _say("No Kiro profile was found for this login; it will use the q host without one.")
         entry.update(apiHost="q")
