@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -176,8 +175,7 @@ def _store(args: argparse.Namespace, settings: Any, entry: dict[str, Any]) -> No
 
 def _push(args: argparse.Namespace, entry: dict[str, Any]) -> None:
     from gateway.accounts.config import AccountsError
-    from gateway.accounts.edit import ensure_proxy_key, upsert_secret
-    from gateway.accounts.stores import update_secret
+    from gateway.accounts.edit import push_entry
     from gateway.cli_accounts import stack_table
     from gateway.cli_secret import CliError, _aws_message, _session, locate_secret
 
@@ -185,27 +183,17 @@ def _push(args: argparse.Namespace, entry: dict[str, Any]) -> None:
                                config_file=args.config_file, config_env=args.config_env)
     secret_id, region = locate_secret(where)
     session = _session(region)
-    table = stack_table(session, where)
-    said: dict[str, Any] = {}
-
-    def change(existing: dict[str, Any]) -> dict[str, Any]:
-        document, said["notes"] = upsert_secret(existing, entry)
-        said["announce"] = ensure_proxy_key(document, existing)
-        document["pushedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return document
-
     try:
-        update_secret(session.client("secretsmanager"), session.client("dynamodb") if table else None, table,
-                      secret_id, change)
-    except (CliError, AccountsError):
+        notes, announce = push_entry(session, secret_id, stack_table(session, where), entry)
+    except AccountsError:
         raise
     except Exception as error:
         raise CliError(f"Could not update the secret {secret_id}: {_aws_message(error)}") from None
     _say(f"Signed in. Stored account {entry['name']!r} in {secret_id}.")
-    for note in said.get("notes", []):
+    for note in notes:
         _say(note)
-    if said.get("announce"):
-        _say(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {said['announce']}")
+    if announce:
+        _say(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
 
 
 def _registrations_path() -> Path:

@@ -276,37 +276,24 @@ def _push(args: argparse.Namespace) -> int:
 
 def _push_kiro_api_key(args: argparse.Namespace) -> int:
     """`secret push --api-key`: the Kiro API key becomes the secret's account `--name` (no refresh, no rotation)."""
-    from datetime import UTC, datetime
-
     from gateway.accounts.config import AccountsError, api_key_entry
-    from gateway.accounts.edit import ensure_proxy_key, upsert_secret
-    from gateway.accounts.stores import update_secret
+    from gateway.accounts.edit import push_entry
     from gateway.cli_accounts import read_api_key, stack_table
 
     key = read_api_key()
     secret_id, region = locate_secret(args)
     session = _session(region)
-    table = stack_table(session, args)
-    said: dict[str, Any] = {}
-
-    def change(existing: dict[str, Any]) -> dict[str, Any]:
-        document, said["notes"] = upsert_secret(existing, api_key_entry(args.name, key))
-        said["announce"] = ensure_proxy_key(document, existing)
-        document["pushedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return document
-
     try:
-        update_secret(session.client("secretsmanager"), session.client("dynamodb") if table else None, table,
-                      secret_id, change)
+        notes, announce = push_entry(session, secret_id, stack_table(session, args), api_key_entry(args.name, key))
     except AccountsError as error:
         raise CliError(str(error)) from None
     except Exception as error:
         raise CliError(f"Could not update the secret {secret_id}: {_aws_message(error)}") from None
     print(f"Pushed the Kiro API key {mask_value(key)} to {secret_id} as account {args.name!r}.")
-    for note in said.get("notes", []):
+    for note in notes:
         print(note)
-    if said.get("announce"):
-        print(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {said['announce']}")
+    if announce:
+        print(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
     return 0
 
 

@@ -4,6 +4,7 @@ secret's `accounts` list (shared by `kiro-gateway login`, `kiro-gateway accounts
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,21 @@ def ensure_proxy_key(document: dict[str, Any], existing: dict[str, Any]) -> str 
         return str(document["proxyApiKey"])
     document["proxyApiKey"] = stored
     return stored if "pushedAt" not in existing else None
+
+
+def push_entry(session: Any, secret_id: str, table: str, entry: dict[str, Any]) -> tuple[list[str], str | None]:
+    """Put `entry` into the deployed secret (under the write lease when the stack's table is known), keeping or
+    creating the client API key. Returns (notes to print, the client API key when it must be shown)."""
+    from gateway.accounts.stores import update_secret
+
+    said: dict[str, Any] = {"notes": [], "announce": None}
+
+    def change(existing: dict[str, Any]) -> dict[str, Any]:
+        document, said["notes"] = upsert_secret(existing, entry)
+        said["announce"] = ensure_proxy_key(document, existing)
+        document["pushedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return document
+
+    update_secret(session.client("secretsmanager"), session.client("dynamodb") if table else None, table, secret_id,
+                  change)
+    return said["notes"], said["announce"]
