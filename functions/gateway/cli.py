@@ -1,5 +1,5 @@
-"""`kiro-gateway`: run the gateway locally (`serve`), check the setup live (`doctor`) and manage the deployed secret
-(`secret push|show`)."""
+"""`kiro-gateway`: run the gateway locally (`serve`), check the setup live (`doctor`), manage the deployed secret
+(`secret push|show`), sign in without the IDE (`login --device`) and manage several accounts (`accounts`)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,26 @@ log = logging.getLogger("gateway.cli")
 
 
 def _credentials_summary(settings: Settings) -> str:
-    """Which credentials `serve` will use (never the tokens), or what is missing."""
-    from gateway.stores.base import CredentialsNotFound
-    from gateway.stores.factory import build_token_store
+    """Which accounts `serve` will use (never a token), or what is missing."""
+    import httpx
 
-    try:
-        store = build_token_store(settings)
-        creds = asyncio.run(store.load())
-    except CredentialsNotFound as error:
-        return f"NONE FOUND. {error}"
-    kind = "AWS SSO OIDC" if creds.auth_type == "aws_sso_oidc" else "Kiro desktop"
-    return f"{store.describe()} ({kind} refresh)"
+    from gateway.accounts.setup import build_accounts
+
+    async def summary() -> str:
+        async with httpx.AsyncClient() as http:
+            built = await build_accounts(settings, http)
+        if built.pool is None:
+            return f"NONE FOUND. {built.problem}"
+        if built.pool.single:
+            account = built.pool.first()
+            if account.config.kind == "api_key":
+                return f"{account.source} (Kiro API key, no refresh)"
+            creds = await account.store.load() if account.store is not None else None
+            kind = "AWS SSO OIDC" if creds is not None and creds.auth_type == "aws_sso_oidc" else "Kiro desktop"
+            return f"{account.source} ({kind} refresh)"
+        return f"{len(built.pool.accounts)} accounts, {settings.account_selection}: {built.pool.describe()}"
+
+    return asyncio.run(summary())
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -82,9 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("--yes", action="store_true", help="do not ask before sending the paid requests")
     doctor_parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     doctor_parser.set_defaults(handler=doctor)
-    from gateway import cli_secret
+    from gateway import cli_accounts, cli_login, cli_secret
 
     cli_secret.register(commands)
+    cli_login.register(commands)
+    cli_accounts.register(commands)
     return parser
 
 

@@ -20,6 +20,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+KIRO_KEY_PROMPT = "\0kiro-api-key"  # `--api-key` without a value: a Kiro API key from the environment or a prompt
+
 # Fields `show` prints as they are; every other value is masked.
 _PLAIN_FIELDS = {"expiresAt", "region", "profileArn", "authMethod", "provider", "scopes", "pushedAt"}
 _CREDENTIAL_FIELDS = ("refreshToken", "accessToken", "expiresAt", "profileArn", "region", "clientId", "clientSecret",
@@ -45,8 +47,12 @@ def register(subparsers: Any) -> None:
     )
     _locate_arguments(push)
     keys = push.add_mutually_exclusive_group()
-    keys.add_argument("--api-key", help="set the client API key (default: keep the stored one, or generate one)")
+    keys.add_argument("--api-key", nargs="?", const=KIRO_KEY_PROMPT, metavar="CLIENT_KEY",
+                      help="without a value: push a Kiro API key (ksk_…, read from KIRO_API_KEY or asked for, never "
+                           "from the command line) as the gateway's Kiro account instead of this machine's login; "
+                           "with a value: set the client API key (default: keep the stored one, or generate one)")
     keys.add_argument("--rotate-api-key", action="store_true", help="generate a new client API key and print it")
+    push.add_argument("--name", default="default", help="with --api-key: the account's name (default: %(default)s)")
     push.set_defaults(handler=push_command)
 
     show = actions.add_parser("show", help="print what the secret holds, with tokens masked")
@@ -213,6 +219,12 @@ def _push(args: argparse.Namespace) -> int:
 
     from gateway.stores.secret_document import document_with_credentials
 
+    if args.api_key == KIRO_KEY_PROMPT:
+        return _push_kiro_api_key(args)
+    if args.api_key and args.api_key.startswith("ksk_"):
+        raise CliError("that is a Kiro API key: never put it on the command line (it stays in shell history). Set "
+                       "KIRO_API_KEY or answer the prompt: `kiro-gateway secret push --api-key`.")
+
     creds, settings, source = _local_credentials()
     secret_id, region = locate_secret(args)
     client = _session(region).client("secretsmanager")
@@ -262,6 +274,29 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push_kiro_api_key(args: argparse.Namespace) -> int:
+    """`secret push --api-key`: the Kiro API key becomes the secret's account `--name` (no refresh, no rotation)."""
+    from gateway.accounts.config import AccountsError, api_key_entry
+    from gateway.accounts.edit import push_entry
+    from gateway.cli_accounts import read_api_key, stack_table
+
+    key = read_api_key()
+    secret_id, region = locate_secret(args)
+    session = _session(region)
+    try:
+        notes, announce = push_entry(session, secret_id, stack_table(session, args), api_key_entry(args.name, key))
+    except AccountsError as error:
+        raise CliError(str(error)) from None
+    except Exception as error:
+        raise CliError(f"Could not update the secret {secret_id}: {_aws_message(error)}") from None
+    print(f"Pushed the Kiro API key {mask_value(key)} to {secret_id} as account {args.name!r}.")
+    for note in notes:
+        print(note)
+    if announce:
+        print(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
+    return 0
+
+
 def show_command(args: argparse.Namespace) -> int:
     try:
         secret_id, region = locate_secret(args)
@@ -273,6 +308,8 @@ def show_command(args: argparse.Namespace) -> int:
     print(f"Secret {secret_id}:")
     for line in describe_document(document, reveal_api_key=args.reveal_api_key):
         print(line)
-    if not document.get("refreshToken"):
+    if not document.get("refreshToken") and not document.get("accounts"):
         print("No Kiro credentials yet: run `kiro-gateway secret push`.")
+    elif document.get("accounts"):
+        print("The accounts are listed by `kiro-gateway accounts list --secret-id ...` (masked, with their states).")
     return 0

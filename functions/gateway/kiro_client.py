@@ -153,8 +153,11 @@ class KiroClient:
         force_refresh: Callable[[str], Awaitable[str]],
         credentials: Callable[[], Awaitable[Credentials]],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        token_type: str = "",
     ):
         self._settings = settings
+        self._token_type = token_type  # "API_KEY" for `ksk_` keys: sent as `tokentype` on every call (reference §4)
         self._http = http
         self._access_token = access_token
         self._force_refresh = force_refresh
@@ -180,6 +183,8 @@ class KiroClient:
         headers["Content-Type"] = content_type
         if target:
             headers["x-amz-target"] = target
+        if self._token_type:
+            headers["tokentype"] = self._token_type
         return headers
 
     async def base_url(self) -> str:

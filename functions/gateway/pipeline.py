@@ -101,6 +101,7 @@ class AnswerStream:
         self._keepalive = keepalive
         self.stats = stats
         self._closed = False
+        self._on_close: list[Callable[[], None]] = []
 
     @classmethod
     async def open(
@@ -226,10 +227,18 @@ class AnswerStream:
                 return False
         return True
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once when the answer is closed (the account pool frees the account's slot)."""
+        self._on_close.append(callback)
+
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._attempt.aclose()
+            try:
+                await self._attempt.aclose()
+            finally:
+                for callback in self._on_close:
+                    callback()
 
     async def collect(self) -> list[OutputEvent]:
         """The whole answer (non-streaming clients); an in-stream failure raises a GatewayError."""

@@ -10,18 +10,20 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
+from gateway.accounts.pool import Account, AccountPool, Release
+from gateway.accounts.setup import build_accounts
 from gateway.auth.manager import AuthManager
-from gateway.auth.refresh import RefreshError, TokenRefresher
-from gateway.kiro_client import KiroClient, kiro_user_agent
+from gateway.kiro_client import KiroClient
 from gateway.logging_setup import SCRUBBER
 from gateway.model_service import ModelService
 from gateway.pipeline import AnswerStats, AnswerStream
 from gateway.settings import Settings
-from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
-from gateway.stores.factory import build_model_cache, build_token_store
+from gateway.stores.base import TokenStore
+from gateway.stores.factory import build_model_cache
 from gateway.upstream_errors import is_signature_rejection
 from kiro_core.convert.kiro import KiroRequest, build_kiro_request
 from kiro_core.convert.options import ConversionOptions
@@ -65,19 +67,18 @@ class PreparedAnswer:
 
 class GatewayRuntime:
     def __init__(self, settings: Settings, http: httpx.AsyncClient, store: TokenStore | None,
-                 auth: AuthManager | None, credentials_problem: str, models: ModelService):
+                 pool: AccountPool | None, credentials_problem: str, models: ModelService):
         self.settings = settings
         self.http = http
-        self.store = store
-        self.auth = auth
+        self.store = store  # where the client API key is kept beside the credentials (the Lambda secret), if any
+        self.pool = pool
         self._proxy_api_key = settings.proxy_api_key
         self._stored_key_expires = 0.0
         self.credentials_problem = credentials_problem
         self.models = models
-        self.kiro: KiroClient | None = None
-        if auth is not None:
-            bridge = _AuthBridge(auth)
-            self.kiro = KiroClient(settings, http, bridge.access_token, bridge.force_refresh, bridge.credentials)
+        first = pool.first() if pool is not None else None
+        self.kiro: KiroClient | None = first.kiro if first is not None else None  # the first account's client
+        self.auth: AuthManager | None = first.auth if first is not None else None
         self.conversion = ConversionOptions(
             tool_description_max_length=settings.tool_description_max_length,
             max_payload_bytes=settings.kiro_max_payload_bytes,
@@ -92,20 +93,10 @@ class GatewayRuntime:
     async def create(cls, settings: Settings) -> GatewayRuntime:
         http = build_http_client(settings)
         cache = build_model_cache(settings)
-        store: TokenStore | None = None
-        auth: AuthManager | None = None
-        problem = ""
-        try:
-            store = build_token_store(settings)
-            creds = await store.load()
-        except CredentialsNotFound as error:
-            problem = str(error)
-            log.warning("no Kiro credentials: %s", problem)
-        else:
-            SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
-            auth = AuthManager(store, TokenRefresher.from_settings(http, settings, user_agent=kiro_user_agent()))
-        runtime = cls(settings, http, store, auth, problem, ModelService(None, cache, 0))
-        fetch = runtime.kiro.list_models if runtime.kiro else None
+        built = await build_accounts(settings, http)
+        runtime = cls(settings, http, built.key_store, built.pool, built.problem, ModelService(None, cache, 0))
+        fetch = built.pool.list_models if built.pool is not None else None
+        # The catalogue is cached under the first account's key (pools fail over within one subscription).
         account = runtime.kiro.catalog_key if runtime.kiro else None
         runtime.models = ModelService(fetch, cache, settings.model_cache_ttl, account=account)
         return runtime
@@ -126,26 +117,43 @@ class GatewayRuntime:
         return self._proxy_api_key
 
     def require_kiro(self) -> KiroClient:
-        if self.kiro is None:
+        self.require_pool()
+        assert self.kiro is not None
+        return self.kiro
+
+    def require_pool(self) -> AccountPool:
+        if self.pool is None:
             raise GatewayError(
                 ErrorKind.INTERNAL,
                 f"The gateway has no Kiro credentials. {self.credentials_problem}",
                 status=503,
             )
-        return self.kiro
+        return self.pool
 
     async def open_answer(self, conversation: Conversation, stats: AnswerStats) -> PreparedAnswer:
-        """Resolve the model, build the Kiro payload and open the upstream answer past its commit boundary."""
-        kiro = self.require_kiro()
+        """Resolve the model, then open the answer on an account (failing over to the next one before the commit
+        boundary when an account is throttled, exhausted, suspended or refused: `gateway.accounts.pool`)."""
+        pool = self.require_pool()
         catalog = await self.models.catalog()
         model = catalog.resolve(conversation.model)
+        schema = model.request_fields_schema
+        if schema is None and not catalog.from_upstream and self.settings.native_reasoning_static_table:
+            schema = static_schema(model.kiro_id)
+
+        async def attempt(account: Account, release: Release) -> PreparedAnswer:
+            answer = await self._open_on(account.kiro, conversation, model, schema, stats)
+            answer.stream.on_close(release)
+            return answer
+
+        return await pool.run(attempt)
+
+    async def _open_on(self, kiro: KiroClient, conversation: Conversation, model: ResolvedModel,
+                       schema: dict[str, Any] | None, stats: AnswerStats) -> PreparedAnswer:
+        """Build the Kiro payload for this account (its profile ARN) and open the answer past its commit boundary."""
         options = self.conversion
         arn = await kiro.profile_arn()
         if arn:
             options = _with_profile_arn(options, arn)
-        schema = model.request_fields_schema
-        if schema is None and not catalog.from_upstream and self.settings.native_reasoning_static_table:
-            schema = static_schema(model.kiro_id)
         conversation_id = str(uuid.uuid4())
         kiro_request = build_kiro_request(conversation, model.kiro_id, options, conversation_id,
                                           request_fields_schema=schema)
@@ -190,32 +198,3 @@ def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions
     from dataclasses import replace
 
     return replace(options, profile_arn=arn)
-
-
-class _AuthBridge:
-    """The auth manager as the Kiro client needs it: refresh failures become classified gateway errors, and every
-    token handed out (rotations included) is registered with the log scrubber first."""
-
-    def __init__(self, auth: AuthManager):
-        self._auth = auth
-
-    async def access_token(self) -> str:
-        try:
-            token = await self._auth.access_token()
-        except RefreshError as error:
-            raise error.as_gateway_error() from None
-        SCRUBBER.add(token)
-        return token
-
-    async def force_refresh(self, rejected_token: str | None = None) -> str:
-        try:
-            token = await self._auth.force_refresh(rejected_token)
-        except RefreshError as error:
-            raise error.as_gateway_error() from None
-        SCRUBBER.add(token)
-        return token
-
-    async def credentials(self) -> Credentials:
-        creds = await self._auth.credentials()
-        SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
-        return creds

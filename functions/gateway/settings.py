@@ -62,12 +62,26 @@ class Settings:
     kiro_cli_db_file: str = ""
     kiro_state_file: str = "~/.kiro-gateway/state.json"  # rotated tokens of env-only credentials
     sqlite_readonly: bool = False
+    # accounts (gateway.accounts): a Kiro API key, or several accounts with failover
+    kiro_api_key: str = ""  # one `ksk_…` API key account (no refresh)
+    kiro_accounts_file: str = ""  # JSON array of accounts; default: ~/.kiro-gateway/accounts.json when it exists
+    kiro_accounts_state_file: str = "~/.kiro-gateway/accounts-state.json"  # lasting account states (local runs)
+    kiro_api_key_host: str = "q"  # host kind for API-key accounts: "q" (kiro-cli's) or "runtime" (reference §4)
+    account_selection: str = "sticky"  # sticky (first healthy account in list order) | round_robin
+    account_max_concurrency: int = 0  # requests in flight per account and process; 0 = no cap
+    account_queue_timeout: float = 30.0  # seconds to wait for a free slot when every account is at its cap
+    account_throttle_cooldown: float = 8.0  # seconds an account rests after USER_REQUEST_RATE_EXCEEDED
+    account_throttle_repeat_cooldown: float = 60.0  # ... when it was throttled again soon after its last rest
+    account_error_cooldown: float = 30.0  # ... after its token service failed (network, 5xx)
+    account_suspended_retry: float = 0.0  # seconds before a suspended account is tried again; 0 = until enabled
+    account_state_cache_seconds: float = 0.0  # how long an instance reuses the shared account states it read
     # upstream
     kiro_api_host: str = "runtime"  # "runtime" (runtime.{region}.kiro.dev) or "q" (q.{region}.amazonaws.com)
     kiro_api_base_url: str = ""  # overrides the chat base URL, and the management one unless the next is set
     kiro_management_base_url: str = ""  # overrides the management (catalogue, usage) base URL
     kiro_desktop_auth_url: str = ""  # overrides the Kiro desktop refresh URL
-    kiro_oidc_url: str = ""  # overrides the AWS SSO OIDC token URL
+    kiro_oidc_url: str = ""  # overrides the AWS SSO OIDC base URL (token refresh and `login --device`)
+    kiro_profiles_url: str = ""  # ListAvailableProfiles base URL (default management.{region}.kiro.dev)
     vpn_proxy_url: str = ""
     first_token_timeout: float = 15.0
     first_token_max_retries: int = 3
@@ -142,7 +156,14 @@ class Settings:
             raise ConfigError("FIRST_TOKEN_TIMEOUT and STREAMING_READ_TIMEOUT must be positive numbers of seconds")
         if self.vpn_proxy_url.lower().startswith("socks") and importlib.util.find_spec("socksio") is None:
             raise ConfigError("VPN_PROXY_URL is a SOCKS proxy: install SOCKS support with `pip install 'httpx[socks]'`")
-        for name in ("kiro_api_base_url", "kiro_management_base_url", "kiro_desktop_auth_url", "kiro_oidc_url"):
+        if self.kiro_api_key_host not in {"runtime", "q"}:
+            raise ConfigError(f"KIRO_API_KEY_HOST must be 'runtime' or 'q', not {self.kiro_api_key_host!r}")
+        if self.account_selection not in {"sticky", "round_robin"}:
+            raise ConfigError(f"ACCOUNT_SELECTION must be sticky or round_robin, not {self.account_selection!r}")
+        if self.account_max_concurrency < 0:
+            raise ConfigError("ACCOUNT_MAX_CONCURRENCY must be 0 (no cap) or a positive number")
+        for name in ("kiro_api_base_url", "kiro_management_base_url", "kiro_desktop_auth_url", "kiro_oidc_url",
+                     "kiro_profiles_url"):
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name.upper()} must be an http(s) URL, not {url!r}")

@@ -27,7 +27,17 @@ def classify_upstream(status: int, body: bytes) -> tuple[GatewayError, bool]:
         and status != 524
     error = _client_error(status, read)
     error.upstream_reason, error.upstream_message = read.reason, read.message
+    setattr(error, _READ_ATTRIBUTE, read)  # kept for the account pool (`upstream_failure`)
     return error, retryable
+
+
+_READ_ATTRIBUTE = "upstream_failure"
+
+
+def upstream_failure(error: GatewayError) -> UpstreamFailure | None:
+    """Kiro's own reading of an HTTP failure behind `error` (class, reason), when it came from `classify_upstream`."""
+    read = getattr(error, _READ_ATTRIBUTE, None)
+    return read if isinstance(read, UpstreamFailure) else None
 
 
 def refresh_may_help(status: int, body: bytes) -> bool:

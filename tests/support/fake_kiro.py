@@ -5,7 +5,9 @@ chunked body, cut into odd-sized network pieces), the catalogue both as the mana
 (`POST /?origin=AI_EDITOR` with `x-amz-target: AmazonCodeWhispererService.ListAvailableModels`, paginated by
 `models_page_size`) and as the legacy `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop) and
 `POST /token` (AWS SSO OIDC CreateToken) and `POST /mcp` (web search: JSON-RPC `tools/call`, scripted
-with `enqueue_search`). Both catalogue forms are recorded as the `models` endpoint. Auth behaves
+with `enqueue_search`), plus the login endpoints of `tests.support.fake_oidc` (device flows,
+profiles). Kiro API keys (`issue_api_key`) are accepted with the `tokentype: API_KEY` header only. Both
+catalogue forms are recorded as the `models` endpoint. Auth behaves
 like the real services where it matters to us: refresh tokens are single use and rotate, unknown or expired access
 tokens get 403 "The bearer token included in the request is invalid.". Everything is guarded by one lock, so
 concurrent refreshes (threads or other processes) are serialised.
@@ -51,6 +53,7 @@ from tests.support.fake_kiro_scripts import (
     tool_call_stream,
     truncated_tool_stream,
 )
+from tests.support.fake_oidc import DeviceFlows
 
 __all__ = [
     "INVALID_BEARER", "Corrupt", "Drop", "FakeKiro", "Pause", "Received", "Script", "SearchReply", "Status", "Step",
@@ -61,7 +64,9 @@ __all__ = [
 
 DEFAULT_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/FAKEPROFILE01"
 _ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels", "refresh": "refreshToken",
-            "desktop": "refreshToken", "oidc": "token", "search": "mcp"}
+            "desktop": "refreshToken", "oidc": "token", "search": "mcp", "register": "client/register",
+            "device": "device_authorization", "social": "oauth/device/authorization",
+            "social_poll": "oauth/device/poll", "profiles": ""}
 
 
 def _model(model_id: str, name: str, max_input: int, max_output: int, *, rate: float | None = None,
@@ -167,7 +172,7 @@ REASONING_MODELS = [
 
 
 def _endpoint(name: str) -> str:
-    endpoint = _ALIASES.get(name, name.strip("/"))
+    endpoint = _ALIASES[name] if name in _ALIASES else name.strip("/")
     if endpoint not in ENDPOINTS:
         raise ValueError(f"unknown endpoint {name!r}; use one of {ENDPOINTS} or {sorted(_ALIASES)}")
     return endpoint
@@ -202,6 +207,8 @@ class FakeKiro:
         self._access: dict[str, float] = {}  # token -> monotonic expiry
         self._refresh: set[str] = set()
         self._clients: dict[str, str] = {}
+        self._api_keys: set[str] = set()
+        self._bearer_failures: dict[tuple[str, str], deque[Status]] = {}
         self._scripts: deque[Script] = deque()
         self._searches: deque[SearchReply | Status] = deque()
         self._failures: dict[str, deque[Status]] = {name: deque() for name in ENDPOINTS}
@@ -211,6 +218,7 @@ class FakeKiro:
         self._models = list(DEFAULT_MODELS)
         self._default_model: dict[str, Any] = {"modelId": "auto"}
         self._account_models: dict[str, list[dict[str, Any]]] = {}  # profile ARN -> its own catalogue
+        self.oidc = DeviceFlows(self)
         self._server = FakeKiroServer((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -263,6 +271,17 @@ class FakeKiro:
             self._access[token] = time.monotonic() + (self.access_token_ttl if ttl is None else ttl)
         return token
 
+    def issue_api_key(self) -> str:
+        """Mint a Kiro API key (`ksk_…`) that chat and model calls accept with `tokentype: API_KEY`."""
+        key = "ksk_" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._api_keys.add(key)
+        return key
+
+    def revoke_api_key(self, key: str) -> None:
+        with self._lock:
+            self._api_keys.discard(key)
+
     def register_client(self, client_id: str | None = None, client_secret: str | None = None) -> tuple[str, str]:
         """An OIDC client registration (`clientId`, `clientSecret`) that `/token` accepts."""
         client_id = client_id or "fakeclient-" + secrets.token_hex(8)
@@ -299,6 +318,14 @@ class FakeKiro:
         name = _endpoint(endpoint)
         with self._lock:
             self._failures[name].extend([Status(status, body, dict(headers or {}))] * times)
+
+    def fail_next_for(self, bearer: str, endpoint: str, status: int, body: Any = None,
+                      headers: Mapping[str, str] | None = None, times: int = 1) -> None:
+        """Like `fail_next`, for requests carrying `Authorization: Bearer <bearer>` only (one account of several)."""
+        name = _endpoint(endpoint)
+        with self._lock:
+            queue = self._bearer_failures.setdefault((name, bearer), deque())
+            queue.extend([Status(status, body, dict(headers or {}))] * times)
 
     def set_models(self, models: list[dict[str, Any]], default_model: str = "auto",
                    profile_arn: str | None = None) -> None:
@@ -343,14 +370,18 @@ class FakeKiro:
 
     def _record(self, received: Received) -> tuple[Status | None, int]:
         """Keep the request; return the injected failure for it (if any) and its index (seeds the chunking)."""
+        bearer = received.headers.get("authorization", "").removeprefix("Bearer ").strip()
         with self._lock:
             self._received.append(received)
-            queue = self._failures.get(received.endpoint)
+            own = self._bearer_failures.get((received.endpoint, bearer))
+            queue = own if own else self._failures.get(received.endpoint)
             return (queue.popleft() if queue else None), len(self._received)
 
     def _authorised(self, headers: Mapping[str, str]) -> bool:
         token = headers.get("authorization", "").removeprefix("Bearer ").strip()
         with self._lock:
+            if token in self._api_keys:
+                return headers.get("tokentype") == "API_KEY"
             expiry = self._access.get(token)
             return expiry is not None and expiry > time.monotonic()
 

@@ -22,12 +22,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tests.support.fake_kiro_checks import check_chat
 from tests.support.fake_kiro_scripts import Corrupt, Drop, Pause, Script, Status
+from tests.support.fake_oidc import DEVICE_GRANT
 
 if TYPE_CHECKING:
     from tests.support.fake_kiro import FakeKiro
 
 INVALID_BEARER = {"message": "The bearer token included in the request is invalid.", "reason": None}
-ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token", "mcp")
+ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token", "mcp", "client/register",
+             "device_authorization", "oauth/device/authorization", "oauth/device/poll", "")
 MANAGEMENT_MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"
 MAX_QUERY_CHARS = 200  # Kiro's own limit on web search queries (JSON-RPC -32602 beyond it)
 
@@ -99,13 +101,21 @@ class _Handler(BaseHTTPRequestHandler):
         if failure is not None:
             self._send_status(failure)
             return
-        handler = getattr(self, f"_on_{endpoint}")
+        handler = getattr(self, f"_on_{endpoint.replace('/', '_')}" if endpoint else "_on_root")
         handler(fake, parsed, dict(parse_qsl(parts.query)), headers)
 
     def _dispatch_management(self, fake: FakeKiro, body: bytes, parsed: Any, headers: dict[str, str],
                              query: dict[str, str]) -> None:
-        """`POST /` with `x-amz-target`: only ListAvailableModels is served (recorded as the models endpoint)."""
+        """`POST /` with `x-amz-target`: ListAvailableModels (recorded as the models endpoint) and
+        ListAvailableProfiles (recorded as the root endpoint, `profiles`)."""
         target = headers.get("x-amz-target", "")
+        if target.endswith(".ListAvailableProfiles"):
+            failure, self._index = fake._record(Received("POST", "", query, headers, body, parsed))
+            if failure is not None:
+                self._send_status(failure)
+                return
+            self._on_root(fake, parsed, query, headers)
+            return
         if target != MANAGEMENT_MODELS_TARGET:
             self._send_json(400, {"__type": "com.amazon.coral.service#UnknownOperationException",
                                   "message": f"Unknown operation {target or '(no x-amz-target)'}"})
@@ -172,6 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.refresh_delay:
             time.sleep(fake.refresh_delay)
         body = body if isinstance(body, dict) else {}
+        if body.get("grantType") == DEVICE_GRANT:
+            self._send_json(*fake.oidc.token(body))
+            return
         if body.get("grantType") != "refresh_token":
             self._send_json(400, {"error": "unsupported_grant_type", "error_description": "Unsupported grant type"})
             return
@@ -189,6 +202,30 @@ class _Handler(BaseHTTPRequestHandler):
         if refresh:
             answer["refreshToken"] = refresh
         self._send_json(200, answer)
+
+    def _on_client_register(self, fake: FakeKiro, body: Any, query: dict[str, str], headers: dict[str, str]) -> None:
+        self._send_json(*fake.oidc.register(body if isinstance(body, dict) else {}))
+
+    def _on_device_authorization(self, fake: FakeKiro, body: Any, query: dict[str, str],
+                                 headers: dict[str, str]) -> None:
+        self._send_json(*fake.oidc.authorize(body if isinstance(body, dict) else {}))
+
+    def _on_oauth_device_authorization(self, fake: FakeKiro, body: Any, query: dict[str, str],
+                                       headers: dict[str, str]) -> None:
+        self._send_json(*fake.oidc.social_authorize(body if isinstance(body, dict) else {}))
+
+    def _on_oauth_device_poll(self, fake: FakeKiro, body: Any, query: dict[str, str], headers: dict[str, str]) -> None:
+        self._send_json(*fake.oidc.social_poll(body if isinstance(body, dict) else {}))
+
+    def _on_root(self, fake: FakeKiro, body: Any, query: dict[str, str], headers: dict[str, str]) -> None:
+        """awsJson1.0 operations on the management host; only ListAvailableProfiles is served."""
+        if not headers.get("x-amz-target", "").endswith(".ListAvailableProfiles"):
+            self._send_json(400, {"__type": "UnknownOperationException", "message": "Unknown operation"})
+            return
+        if not fake._authorised(headers):
+            self._send_json(403, INVALID_BEARER)
+            return
+        self._send_json(200, fake.oidc.list_profiles())
 
     def _on_ListAvailableModels(self, fake: FakeKiro, body: Any, query: dict[str, str],
                                 headers: dict[str, str]) -> None:

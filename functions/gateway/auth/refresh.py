@@ -46,7 +46,18 @@ class RefreshError(Exception):
 
     def as_gateway_error(self) -> GatewayError:
         """For routes: the client gets a 502 naming the cause, not the upstream's 400 (its request was fine)."""
-        return GatewayError(ErrorKind.UPSTREAM, f"Kiro authentication failed: {self.message}")
+        return CredentialError(f"Kiro authentication failed: {self.message}", rejected=self.rejected)
+
+
+class CredentialError(GatewayError):
+    """The gateway's own Kiro credential failed (a refresh was refused, or the token service could not be used).
+
+    A 502 (`api_error`) to clients: it is the gateway's upstream credential, not the client's key. `rejected` says the
+    credential itself is dead (log in again), as opposed to a token service that failed for now."""
+
+    def __init__(self, message: str, *, rejected: bool) -> None:
+        super().__init__(ErrorKind.UPSTREAM, message)
+        self.rejected = rejected
 
 
 def _with_path(base: str, path: str) -> str:
@@ -143,8 +154,9 @@ def _failure_message(service: str, oidc: bool, response: httpx.Response, secrets
     if status in (400, 401):
         if code == "invalid_client":
             return (f"{service} rejected the client registration ({shown}): it has expired; "
-                    "log in again (kiro-cli login or Kiro IDE)")
-        relogin = "log in again (kiro-cli login or Kiro IDE)" if oidc else "log in to Kiro again"
+                    "log in again (kiro-cli login or Kiro IDE, or `kiro-gateway login --device`)")
+        relogin = ("log in again (kiro-cli login or Kiro IDE, or `kiro-gateway login --device`)" if oidc else
+                   "log in to Kiro again (`kiro-gateway login --device`, or the Kiro IDE / kiro-cli)")
         return f"{service} rejected the refresh token ({shown}): it was rotated or revoked; {relogin}"
     if status == 429:
         return f"the {service} token service is throttling refreshes ({shown}); try again shortly"

@@ -47,6 +47,7 @@ class RefreshLease:
     wait_seconds: float
     clock: Clock
     sleep: Sleep
+    key: str = LEASE_KEY  # one lease per refresh-token account in a pool (`lease#refresh#<name>`)
     _warned_no_table: bool = field(default=False, init=False)
 
     async def acquire(self, owner: str, settled: Callable[[], Awaitable[T | None]]) -> bool | T:
@@ -81,7 +82,7 @@ class RefreshLease:
             await asyncio.to_thread(
                 self.dynamodb.get().put_item,
                 TableName=self.table_name,
-                Item={"pk": {"S": LEASE_KEY}, "owner": {"S": owner},
+                Item={"pk": {"S": self.key}, "owner": {"S": owner},
                       "expires_at": {"N": str(int(now + self.lease_seconds))}},
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
                 ExpressionAttributeValues={":now": {"N": str(int(now))}},
@@ -99,7 +100,7 @@ class RefreshLease:
             await asyncio.to_thread(
                 self.dynamodb.get().delete_item,
                 TableName=self.table_name,
-                Key={"pk": {"S": LEASE_KEY}},
+                Key={"pk": {"S": self.key}},
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":owner": {"S": owner}},

@@ -35,7 +35,7 @@ from typing import Any
 from gateway.auth.refresh import RefreshError
 from gateway.stores.aws_clients import Clock, LazyClient, Sleep, aws_errors, client_config, is_client_error, region_of
 from gateway.stores.base import Credentials, CredentialsNotFound, RefreshFn
-from gateway.stores.refresh_lease import RefreshLease
+from gateway.stores.refresh_lease import LEASE_KEY, RefreshLease
 from gateway.stores.secret_document import credentials_from_document, document_with_credentials, version_token
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ class SecretsManagerTokenStore:
         wait_seconds: float = 45,
         write_attempts: int = 5,
         sleep: Sleep = asyncio.sleep,
+        lease_key: str = LEASE_KEY,
     ) -> None:
         if not secret_id:
             raise ValueError("secret_id is required")
@@ -99,6 +100,7 @@ class SecretsManagerTokenStore:
             wait_seconds=wait_seconds,
             clock=clock,
             sleep=sleep,
+            key=lease_key,
         )
         self._document: dict[str, Any] | None = None
         self._read_at = float("-inf")
@@ -108,6 +110,21 @@ class SecretsManagerTokenStore:
 
     def describe(self) -> str:
         return f"AWS Secrets Manager secret {self.secret_id}"
+
+    # -- the view of the document (one account of a secret's `accounts` in `gateway.accounts.secret_store`) ------
+
+    def _credentials_of(self, document: dict[str, Any]) -> Credentials:
+        return credentials_from_document(document)
+
+    def _with_credentials(self, document: dict[str, Any], creds: Credentials) -> dict[str, Any]:
+        return document_with_credentials(document, creds)
+
+    def _version_token(self, document: dict[str, Any]) -> str:
+        return version_token(document)
+
+    async def document(self) -> dict[str, Any]:
+        """The secret's JSON document (cached like the credentials)."""
+        return self._unsaved or await self._read(force=False)
 
     # -- reading -----------------------------------------------------------------------------------------------
 
@@ -148,8 +165,8 @@ class SecretsManagerTokenStore:
                 await self._persist_pending()
             except SecretWriteError:
                 log.warning("rotated Kiro credentials are still not saved to the secret; using them from memory")
-            return credentials_from_document(pending)
-        return credentials_from_document(await self._read(force=False))
+            return self._credentials_of(pending)
+        return self._credentials_of(await self._read(force=False))
 
     async def proxy_api_key(self) -> str:
         """The client API key kept in the secret (`proxyApiKey`), or "" when there is none."""
@@ -166,7 +183,7 @@ class SecretsManagerTokenStore:
 
     async def _rotated_elsewhere(self, stale: Credentials) -> Credentials | None:
         """Polled while another instance holds the lease: its result once it appears in the secret, else None."""
-        stored = credentials_from_document(await self._read(force=True))
+        stored = self._credentials_of(await self._read(force=True))
         if self._adoptable(stored, stale):
             log.info("another instance refreshed the Kiro credentials; using its result")
             return stored
@@ -177,11 +194,11 @@ class SecretsManagerTokenStore:
             if self._unsaved is not None:
                 pending = self._unsaved
                 await self._persist_pending()  # raises SecretWriteError again while the secret stays unwritable
-                pending_creds = credentials_from_document(pending)
+                pending_creds = self._credentials_of(pending)
                 if self._adoptable(pending_creds, stale):
                     _metric("saved_late")
                     return pending_creds
-            stored = credentials_from_document(await self._read(force=True))
+            stored = self._credentials_of(await self._read(force=True))
             if self._adoptable(stored, stale):
                 log.info("Kiro credentials were already rotated elsewhere; using the stored ones")
                 _metric("adopted")
@@ -195,7 +212,7 @@ class SecretsManagerTokenStore:
             try:
                 # Someone may have finished between our read and our lease.
                 document = await self._read(force=True)
-                stored = credentials_from_document(document)
+                stored = self._credentials_of(document)
                 if self._adoptable(stored, stale):
                     _metric("adopted")
                     return stored
@@ -218,7 +235,7 @@ class SecretsManagerTokenStore:
                     _metric("write_failed")
                     raise
                 _metric("refreshed")
-                return credentials_from_document(updated)
+                return self._credentials_of(updated)
             finally:
                 if lease and not keep_lease:
                     await self._lease.release(owner)
@@ -232,7 +249,7 @@ class SecretsManagerTokenStore:
             rotated = await do_refresh(stored)
         except Exception:
             newer_document = await self._read(force=True)
-            newer = credentials_from_document(newer_document)
+            newer = self._credentials_of(newer_document)
             if newer.refresh_token == stored.refresh_token:
                 raise  # nobody rotated it: a real failure
             log.info("refresh token was already used; continuing with the newer one from the secret")
@@ -240,11 +257,11 @@ class SecretsManagerTokenStore:
                 return newer_document, newer
             rotated = await do_refresh(newer)
             document = newer_document
-        return document_with_credentials(document, rotated), None
+        return self._with_credentials(document, rotated), None
 
     async def _persist(self, document: dict[str, Any]) -> None:
         """PutSecretValue with retries and backoff; clears the in-memory pending copy once it lands."""
-        token = version_token(document)
+        token = self._version_token(document)
         payload = json.dumps(document, separators=(",", ":"))
         delay = 0.2
         last: BaseException | None = None

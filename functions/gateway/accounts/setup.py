@@ -1,0 +1,209 @@
+"""Build the account pool from the settings, in this order of precedence:
+
+1. `KIRO_ACCOUNTS_FILE`: the accounts in that file;
+2. `KIRO_API_KEY`: one API-key account;
+3. on AWS (`KIRO_SECRET_ID`): the secret's `accounts`, else its single credential (the older format);
+4. `KIRO_CLI_DB_FILE` / `KIRO_CREDS_FILE` / `REFRESH_TOKEN`: that credential;
+5. the gateway's own accounts file (`~/.kiro-gateway/accounts.json`, written by `kiro-gateway login` and
+   `kiro-gateway accounts add`) when it holds an account;
+6. a Kiro IDE or kiro-cli login found on this machine.
+
+Cases 3 (single format), 4 and 6 are "a pool of one" over the credential store the gateway always used: the same
+client, the same refresh, the same errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+
+from gateway.accounts.config import DEFAULT_ACCOUNTS_FILE, AccountConfig, parse_accounts, read_accounts_file
+from gateway.accounts.health import HealthStore, MemoryHealthStore
+from gateway.accounts.pool import Account, AccountPool
+from gateway.accounts.verdicts import Policy
+from gateway.auth.bridge import AuthBridge
+from gateway.auth.manager import AuthManager
+from gateway.auth.refresh import TokenRefresher
+from gateway.kiro_client import KiroClient, kiro_user_agent
+from gateway.logging_setup import SCRUBBER
+from gateway.settings import Settings
+from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
+
+log = logging.getLogger(__name__)
+
+API_KEY_TOKEN_TYPE = "API_KEY"
+
+
+@dataclass
+class BuiltAccounts:
+    """The pool (None when no credentials were found: `problem` says what to set) and the store that holds the
+    client API key on AWS (`proxyApiKey` in the secret)."""
+
+    pool: AccountPool | None
+    key_store: TokenStore | None
+    problem: str = ""
+
+
+class ApiKeyAuth:
+    """A `ksk_` key as the Kiro client's token source: nothing to refresh, so a refused key gets exactly one more
+    attempt (the client's refresh-and-retry) and then fails."""
+
+    def __init__(self, config: AccountConfig) -> None:
+        self._config = config
+        SCRUBBER.add(config.api_key)
+
+    async def access_token(self) -> str:
+        return self._config.api_key
+
+    async def force_refresh(self, rejected_token: str | None = None) -> str:
+        return self._config.api_key
+
+    async def credentials(self) -> Credentials:
+        return Credentials(refresh_token="", access_token=self._config.api_key, profile_arn=self._config.profile_arn,
+                           region=self._config.region, extra={"source": "api_key"})
+
+
+def _path(value: str) -> Path:
+    return Path(value).expanduser()
+
+
+def accounts_file_path(settings: Settings) -> Path:
+    """KIRO_ACCOUNTS_FILE, else the gateway's own `~/.kiro-gateway/accounts.json`."""
+    return _path(settings.kiro_accounts_file) if settings.kiro_accounts_file else DEFAULT_ACCOUNTS_FILE.expanduser()
+
+
+def api_key_account(settings: Settings, http: httpx.AsyncClient, config: AccountConfig, source: str) -> Account:
+    client_settings = replace(settings, kiro_api_host=config.api_host or settings.kiro_api_key_host, profile_arn="",
+                              kiro_api_region=config.api_region or settings.kiro_api_region)
+    auth = ApiKeyAuth(config)
+    kiro = KiroClient(client_settings, http, auth.access_token, auth.force_refresh, auth.credentials,
+                      token_type=API_KEY_TOKEN_TYPE)
+    return Account(config, kiro, source=source)
+
+
+def refresh_account(settings: Settings, http: httpx.AsyncClient, config: AccountConfig, store: TokenStore, *,
+                    client_settings: Settings | None = None) -> Account:
+    auth = AuthManager(store, TokenRefresher.from_settings(http, settings, user_agent=kiro_user_agent()))
+    bridge = AuthBridge(auth)
+    if client_settings is None:
+        client_settings = replace(settings, profile_arn=config.profile_arn,
+                                  kiro_api_host=config.api_host or settings.kiro_api_host,
+                                  kiro_api_region=config.api_region or settings.kiro_api_region)
+    kiro = KiroClient(client_settings, http, bridge.access_token, bridge.force_refresh, bridge.credentials)
+    return Account(config, kiro, source=store.describe(), auth=auth, store=store)
+
+
+def _policy(settings: Settings) -> Policy:
+    return Policy(throttle_cooldown=settings.account_throttle_cooldown,
+                  throttle_repeat_cooldown=settings.account_throttle_repeat_cooldown,
+                  error_cooldown=settings.account_error_cooldown, suspended_retry=settings.account_suspended_retry)
+
+
+def _pool(settings: Settings, accounts: list[Account], health: HealthStore) -> AccountPool:
+    return AccountPool(accounts, health, selection=settings.account_selection,
+                       max_concurrency=settings.account_max_concurrency,
+                       queue_timeout=settings.account_queue_timeout, policy=_policy(settings),
+                       state_cache_seconds=settings.account_state_cache_seconds)
+
+
+def local_health(settings: Settings) -> HealthStore:
+    path = _path(settings.kiro_accounts_state_file) if settings.kiro_accounts_state_file else None
+    return MemoryHealthStore(path)
+
+
+def shared_health(settings: Settings) -> HealthStore:
+    """DynamoDB when there is a state table (every instance sees every state), else this process's memory."""
+    if settings.kiro_state_table:
+        from gateway.accounts.dynamo_health import DynamoHealthStore
+
+        return DynamoHealthStore(settings.kiro_state_table)
+    return local_health(settings)
+
+
+def _configured_accounts(settings: Settings, http: httpx.AsyncClient, configs: list[AccountConfig],
+                         make_store: object) -> list[Account]:
+    accounts: list[Account] = []
+    for config in configs:
+        SCRUBBER.add(config.secret, config.client_secret)
+        if config.kind == "api_key":
+            accounts.append(api_key_account(settings, http, config, "API key"))
+        else:
+            store = make_store(config)  # type: ignore[operator]
+            accounts.append(refresh_account(settings, http, config, store))
+    return accounts
+
+
+def from_file(settings: Settings, http: httpx.AsyncClient, path: Path) -> AccountPool:
+    from gateway.accounts.stores import AccountsFileTokenStore
+
+    configs = parse_accounts(read_accounts_file(path), f"The accounts file {path}")
+    if not configs:
+        raise CredentialsNotFound(f"The accounts file {path} holds no account: add one with `kiro-gateway accounts "
+                                  "add` or `kiro-gateway login --device`.")
+    state = _path(settings.kiro_state_file) if settings.kiro_state_file else None
+    accounts = _configured_accounts(
+        settings, http, configs, lambda config: AccountsFileTokenStore(path, config.name, state_file=state))
+    return _pool(settings, accounts, local_health(settings))
+
+
+def single(settings: Settings, http: httpx.AsyncClient, store: TokenStore, creds: Credentials,
+           health: HealthStore) -> AccountPool:
+    """The credential the gateway always used, as a pool of one (its client built exactly as before)."""
+    SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
+    config = AccountConfig(name="default", kind="refresh_token", refresh_token=creds.refresh_token,
+                           profile_arn=creds.profile_arn, region=creds.region)
+    return _pool(settings, [refresh_account(settings, http, config, store, client_settings=settings)], health)
+
+
+async def build_accounts(settings: Settings, http: httpx.AsyncClient) -> BuiltAccounts:
+    """The pool for these settings (see the module docstring for the order), or the problem when there is none."""
+    key_store: TokenStore | None = None
+    try:
+        if settings.kiro_secret_id:
+            from gateway.stores.secrets_manager import SecretsManagerTokenStore
+
+            key_store = SecretsManagerTokenStore(settings.kiro_secret_id, settings.kiro_state_table)
+        if settings.kiro_accounts_file:
+            if settings.kiro_api_key:
+                log.warning("KIRO_API_KEY is ignored: KIRO_ACCOUNTS_FILE is set (add the key to that file)")
+            return BuiltAccounts(from_file(settings, http, _path(settings.kiro_accounts_file)), key_store)
+        if settings.kiro_api_key:
+            config = AccountConfig(name="KIRO_API_KEY", kind="api_key", api_key=settings.kiro_api_key)
+            pool = _pool(settings, [api_key_account(settings, http, config, "KIRO_API_KEY")], local_health(settings))
+            return BuiltAccounts(pool, key_store)
+        if key_store is not None:
+            return BuiltAccounts(await _from_secret(settings, http, key_store), key_store)
+        from gateway.auth.sources import build_token_store
+
+        explicit = settings.kiro_cli_db_file or settings.kiro_creds_file or settings.refresh_token
+        own = accounts_file_path(settings)
+        if not explicit and own.is_file() and read_accounts_file(own):
+            return BuiltAccounts(from_file(settings, http, own), None)
+        store = build_token_store(settings)
+        creds = await store.load()
+        return BuiltAccounts(single(settings, http, store, creds, local_health(settings)), store)
+    except CredentialsNotFound as error:
+        log.warning("no Kiro credentials: %s", error)
+        return BuiltAccounts(None, key_store, str(error))
+
+
+async def _from_secret(settings: Settings, http: httpx.AsyncClient, key_store: TokenStore) -> AccountPool:
+    from gateway.accounts.stores import SecretAccountTokenStore
+    from gateway.stores.secrets_manager import SecretsManagerTokenStore
+
+    assert isinstance(key_store, SecretsManagerTokenStore)
+    document = await key_store.document()
+    if "accounts" not in document:
+        creds = await key_store.load()
+        return single(settings, http, key_store, creds, shared_health(settings))
+    configs = parse_accounts(document.get("accounts"), f"The secret {settings.kiro_secret_id}'s `accounts`")
+    if not configs:
+        raise CredentialsNotFound(f"The secret {settings.kiro_secret_id} holds an empty account list: add one with "
+                                  "`kiro-gateway accounts add` or `kiro-gateway login --device --push`.")
+    accounts = _configured_accounts(
+        settings, http, configs,
+        lambda config: SecretAccountTokenStore(settings.kiro_secret_id, settings.kiro_state_table, config.name))
+    return _pool(settings, accounts, shared_health(settings))
