@@ -95,10 +95,12 @@ class ModelCatalog:
         self.from_upstream = models is not None  # False: the static fallback, limits are defaults
         source = models if models is not None else [{"modelId": m} for m in FALLBACK_MODEL_IDS]
         self._entries: dict[str, _Entry] = {}
+        self._raw: dict[str, dict[str, Any]] = {}
         for raw in source:
             entry = _entry(raw)
             if entry is not None:
                 self._entries.setdefault(entry.model_id.lower(), entry)
+                self._raw.setdefault(entry.model_id.lower(), raw)
         self._hidden = {k.lower(): (k, v) for k, v in (HIDDEN_MODELS if hidden is None else hidden).items()}
         self._aliases = {k.lower(): v for k, v in (MODEL_ALIASES if aliases is None else aliases).items()}
         self._alias_names = list((MODEL_ALIASES if aliases is None else aliases).keys())
@@ -115,6 +117,11 @@ class ModelCatalog:
         if hidden is not None:
             return ResolvedModel(hidden[1], "hidden", DEFAULT_MAX_INPUT_TOKENS)
         return ResolvedModel(normalised, "alias" if target is not None else "passthrough", DEFAULT_MAX_INPUT_TOKENS)
+
+    def upstream_entry(self, model_id: str) -> dict[str, Any] | None:
+        """The ListAvailableModels item of a Kiro id as received (e.g. its `promptCaching`), when the catalogue came
+        from the upstream and lists that id."""
+        return self._raw.get(model_id.lower()) if self.from_upstream else None
 
     def list_models(self) -> list[dict[str, Any]]:
         """What `/v1/models` shows: known ids minus HIDDEN_FROM_LIST, hidden models and aliases, sorted by id."""

@@ -7,7 +7,10 @@ everything after them — normalisation, the Kiro payload, token estimates — s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from kiro_core.session import SessionHints
 
 Role = Literal["user", "assistant"]
 
@@ -76,3 +79,4 @@ class Conversation:
     thinking: ThinkingRequest = field(default_factory=lambda: ThinkingRequest(enabled=False))
     max_tokens: int | None = None
     stream: bool = False
+    session: SessionHints | None = None  # what the client said about its session (kiro_core.session), if anything

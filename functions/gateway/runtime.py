@@ -22,10 +22,12 @@ from gateway.pipeline import AnswerStats, AnswerStream
 from gateway.settings import Settings
 from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
 from gateway.stores.factory import build_model_cache, build_token_store
+from kiro_core.cache_points import CachePolicy
 from kiro_core.convert.kiro import KiroRequest, build_kiro_request
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.models_catalog import ResolvedModel
+from kiro_core.session import ConversationIds, conversation_ids
 from kiro_core.stream import ResponseAssembler
 from kiro_core.tokens import estimate_input_tokens
 from kiro_core.unified import Conversation
@@ -59,6 +61,7 @@ class PreparedAnswer:
     model: ResolvedModel
     input_tokens: int
     kiro_request: KiroRequest
+    ids: ConversationIds
 
 
 class GatewayRuntime:
@@ -82,6 +85,10 @@ class GatewayRuntime:
             fake_reasoning=settings.fake_reasoning,
             fake_reasoning_max_tokens=settings.fake_reasoning_max_tokens,
             fake_reasoning_budget_cap=settings.fake_reasoning_budget_cap,
+            agent_task_type=settings.kiro_agent_task_type,
+            agent_continuation=settings.kiro_agent_continuation,
+            root_conversation_id=settings.kiro_root_conversation_id,
+            cache_points=settings.kiro_cache_points,
         )
 
     @classmethod
@@ -138,9 +145,14 @@ class GatewayRuntime:
         arn = await kiro.profile_arn()
         if arn:
             options = _with_profile_arn(options, arn)
-        kiro_request = build_kiro_request(conversation, model.kiro_id, options, str(uuid.uuid4()))
-        input_tokens = estimate_input_tokens(conversation)
         settings = self.settings
+        hints = conversation.session if settings.stable_conversation_ids else None
+        ids = conversation_ids(conversation, hints, str(uuid.uuid4()))
+        policy = CachePolicy.from_catalog(catalog.upstream_entry(model.kiro_id)) if options.cache_points else None
+        kiro_request = build_kiro_request(conversation, model.kiro_id, options, ids.conversation_id,
+                                          continuation_id=ids.continuation_id,
+                                          root_conversation_id=ids.root_conversation_id, cache_policy=policy)
+        input_tokens = estimate_input_tokens(conversation)
         detect = conversation.thinking.enabled
 
         def new_assembler() -> ResponseAssembler:
@@ -161,7 +173,7 @@ class GatewayRuntime:
             keepalive=settings.keepalive_interval,
             stats=stats,
         )
-        return PreparedAnswer(stream, model, input_tokens, kiro_request)
+        return PreparedAnswer(stream, model, input_tokens, kiro_request, ids)
 
 
 def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions:

@@ -14,11 +14,13 @@ from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from gateway import observability
+from gateway.client_keys import client_key_name
 from gateway.http_io import SSE_HEADERS, ModelT, parse_model, read_json
 from gateway.pipeline import AnswerStats
 from gateway.request_log import RequestRecord, record_of
-from gateway.routes.deps import runtime_of
+from gateway.routes.deps import presented_key, runtime_of
 from gateway.runtime import GatewayRuntime, PreparedAnswer
+from gateway.session_edge import request_session
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.events import OutputEvent, StreamError
 from kiro_core.unified import Conversation
@@ -64,7 +66,10 @@ async def open_answer(request: Request, runtime: GatewayRuntime, conversation: C
         _finish_record(record, stats, conversation.stream)
         raise
     record.kiro_payload = answer.kiro_request.body
-    record.update(kiro_model=answer.model.kiro_id, input_tokens_estimate=answer.input_tokens)
+    record.update(kiro_model=answer.model.kiro_id, input_tokens_estimate=answer.input_tokens,
+                  conversation_id=answer.ids.conversation_id,
+                  conversation_from=(conversation.session.source if answer.ids.derived and conversation.session
+                                     else "random"))
     return answer
 
 
@@ -75,7 +80,10 @@ async def read_conversation(
     runtime = await runtime_of(request)
     settings = runtime.settings
     parsed = parse_model(model, await read_json(request, settings.max_request_body_bytes, settings.json_limits))
-    return runtime, parsed, adapter(parsed, runtime.conversion)
+    conversation = adapter(parsed, runtime.conversion)
+    conversation.session = request_session(request, parsed)
+    record_of(request).update(client_key=client_key_name(presented_key(request)))
+    return runtime, parsed, conversation
 
 
 def stream_response(

@@ -36,6 +36,14 @@ class ConversionOptions:
     # PR #158 of the reference gateway reports 400s when thinking tags sit next to toolResults; unconfirmed, and
     # the reference itself injects anyway. False skips the tags on turns that carry tool results.
     thinking_with_tool_results: bool = True
+    # `conversationState.agentTaskType` (Smithy enum vibe | spectask), as the Kiro IDE and CLI send it; "" omits it.
+    agent_task_type: str = "vibe"
+    # `agentContinuationId`, one per user turn (Kiro's CLI; reference 2026 §3.3). False omits it.
+    agent_continuation: bool = True
+    # `rootConversationId` on sub-agent requests (single-source, and its place in the body is not certain): off.
+    root_conversation_id: bool = False
+    # `cachePoint` markers on history entries (single-source, kiro_core.cache_points): off.
+    cache_points: bool = False
 
     def cap_budget(self, budget: int) -> int:
         """`budget` limited by the cap (when set) and kept at least 1."""
