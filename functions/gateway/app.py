@@ -22,6 +22,7 @@ from gateway.routes import anthropic as anthropic_routes
 from gateway.routes import models as model_routes
 from gateway.routes import openai as openai_routes
 from gateway.routes import responses as responses_routes
+from gateway.routes import usage as usage_routes
 from gateway.routes.deps import check_api_key, presented_key, runtime_of
 from gateway.runtime_holder import RuntimeHolder
 from gateway.settings import Settings
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(model_routes.router, dependencies=protected)
     app.include_router(anthropic_routes.router, dependencies=protected)
     app.include_router(responses_routes.router, dependencies=protected)
+    app.include_router(usage_routes.router, dependencies=protected)
+    app.include_router(usage_routes.page_router)
 
     # HEAD too: Claude Code probes the base URL with `HEAD /` before its first request.
     @app.get("/")

@@ -1,4 +1,5 @@
-"""`kiro-gateway`: run the gateway locally (`serve`) and manage the deployed secret (`secret push|show`)."""
+"""`kiro-gateway`: run the gateway locally (`serve`), manage the deployed secret (`secret push|show`) and show credits
+(`usage`)."""
 
 from __future__ import annotations
 
@@ -67,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", help="address to bind (default SERVER_HOST or 127.0.0.1)")
     serve_parser.add_argument("--port", type=int, help="port (default SERVER_PORT or 8000)")
     serve_parser.set_defaults(handler=serve)
-    from gateway import cli_secret
+    from gateway import cli_secret, cli_usage
 
     cli_secret.register(commands)
+    cli_usage.register(commands)
     return parser
 
 

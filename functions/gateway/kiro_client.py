@@ -33,6 +33,7 @@ KIRO_IDE_VERSION = "0.7.45"
 SDK_VERSION = "1.0.27"
 CHAT_PATH = "/generateAssistantResponse"
 MODELS_PATH = "/ListAvailableModels"
+USAGE_PATH = "/getUsageLimits"
 CHAT_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
 
 
@@ -64,6 +65,16 @@ def api_base_url(settings: Settings, creds_region: str = "") -> str:
     if settings.kiro_api_host == "q":
         return f"https://q.{region}.amazonaws.com"
     return f"https://runtime.{region}.kiro.dev"
+
+
+def usage_base_url(settings: Settings, creds_region: str = "") -> str:
+    """GetUsageLimits base URL: KIRO_USAGE_BASE_URL, else KIRO_API_BASE_URL (as chat), else the q host of the API
+    region (the runtime host answers UnknownOperationException to this call, kiro-protocol §2.1)."""
+    if settings.kiro_usage_base_url:
+        return settings.kiro_usage_base_url.rstrip("/").removesuffix(USAGE_PATH)
+    if settings.kiro_api_base_url:
+        return api_base_url(settings, creds_region)
+    return f"https://q.{settings.kiro_api_region or creds_region or settings.kiro_region}.amazonaws.com"
 
 
 def profile_arn_for(settings: Settings, creds: Credentials) -> str:
@@ -173,6 +184,18 @@ class KiroClient:
                 break
             params["nextToken"] = str(next_token)
         return models
+
+    async def get_usage_limits(self) -> dict[str, Any]:
+        """Kiro's GetUsageLimits answer for this account (plan, credits, reset date, overage)."""
+        creds = await self._credentials()
+        params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}
+        arn = creds.profile_arn or self._settings.profile_arn
+        if arn and creds.auth_type == "kiro_desktop":  # IdC accounts get 400 with it (kiro-protocol §7)
+            params["profileArn"] = arn
+        url = f"{usage_base_url(self._settings, creds.region)}{USAGE_PATH}"
+        response = await self._send_with_retries("GET", url, params=params, stream=False)
+        data = response.json()
+        return data if isinstance(data, dict) else {}
 
     async def _send_with_retries(
         self,

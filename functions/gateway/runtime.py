@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -22,6 +24,9 @@ from gateway.pipeline import AnswerStats, AnswerStream
 from gateway.settings import Settings
 from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
 from gateway.stores.factory import build_model_cache, build_token_store
+from gateway.usage.limits import UsageLimitsCache
+from gateway.usage.service import UsageService
+from gateway.usage.store import build_usage_store
 from kiro_core.cache_points import CachePolicy
 from kiro_core.convert.kiro import KiroRequest, build_kiro_request
 from kiro_core.convert.options import ConversionOptions
@@ -75,6 +80,7 @@ class GatewayRuntime:
         self._stored_key_expires = 0.0
         self.credentials_problem = credentials_problem
         self.models = models
+        self.usage: UsageService = build_usage_service(settings, None)
         self.kiro: KiroClient | None = None
         if auth is not None:
             bridge = _AuthBridge(auth)
@@ -110,6 +116,7 @@ class GatewayRuntime:
         runtime = cls(settings, http, store, auth, problem, ModelService(None, cache, 0))
         fetch = runtime.kiro.list_models if runtime.kiro else None
         runtime.models = ModelService(fetch, cache, settings.model_cache_ttl)
+        runtime.usage = build_usage_service(settings, runtime.kiro.get_usage_limits if runtime.kiro else None)
         return runtime
 
     async def aclose(self) -> None:
@@ -174,6 +181,13 @@ class GatewayRuntime:
             stats=stats,
         )
         return PreparedAnswer(stream, model, input_tokens, kiro_request, ids)
+
+
+def build_usage_service(settings: Settings,
+                        fetch_limits: Callable[[], Awaitable[dict[str, Any]]] | None) -> UsageService:
+    """Counters in the configured store, Kiro's limits through `fetch_limits` (None: no credentials)."""
+    limits = UsageLimitsCache(fetch_limits, settings.usage_limits_cache_seconds)
+    return UsageService(build_usage_store(settings), limits, settings.usage_retention_days)
 
 
 def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions:

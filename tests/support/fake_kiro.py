@@ -1,10 +1,11 @@
 """A fake Kiro upstream: a real HTTP/1.1 server on 127.0.0.1 for integration tests, race tests and benchmarks.
 
-It speaks the four endpoints the gateway calls: `POST /generateAssistantResponse` (binary event-stream frames in a
-chunked body, cut into odd-sized network pieces), `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop) and
-`POST /token` (AWS SSO OIDC CreateToken). Auth behaves like the real services where it matters to us: refresh tokens
-are single use and rotate, unknown or expired access tokens get 403 "The bearer token included in the request is
-invalid.". Everything is guarded by one lock, so concurrent refreshes (threads or other processes) are serialised.
+It speaks the endpoints the gateway calls: `POST /generateAssistantResponse` (binary event-stream frames in a
+chunked body, cut into odd-sized network pieces), `GET /ListAvailableModels`, `GET /getUsageLimits`,
+`POST /refreshToken` (Kiro desktop) and `POST /token` (AWS SSO OIDC CreateToken). Auth behaves like the real
+services where it matters to us: refresh tokens are single use and rotate, unknown or expired access tokens get 403
+"The bearer token included in the request is invalid.". Everything is guarded by one lock, so concurrent refreshes
+(threads or other processes) are serialised.
 
     with FakeKiro() as fake:
         token = fake.issue_refresh_token()
@@ -53,7 +54,7 @@ __all__ = [
 
 DEFAULT_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/FAKEPROFILE01"
 _ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels", "refresh": "refreshToken",
-            "desktop": "refreshToken", "oidc": "token"}
+            "desktop": "refreshToken", "oidc": "token", "usage": "getUsageLimits"}
 
 
 def _model(model_id: str, name: str, max_input: int, max_output: int) -> dict[str, Any]:
@@ -69,6 +70,21 @@ DEFAULT_MODELS = [
     _model("claude-opus-4.5", "Claude Opus 4.5", 200_000, 32_000),
     _model("claude-sonnet-4", "Claude Sonnet 4", 200_000, 64_000),
 ]
+
+
+# GetUsageLimits as Kiro answers it (kiro-protocol §7 "Usage limits"); epoch seconds for the reset date.
+DEFAULT_USAGE_LIMITS = {
+    "subscriptionInfo": {"subscriptionTitle": "KIRO PRO", "type": "Q_DEVELOPER_STANDALONE_PRO"},
+    "usageBreakdownList": [{
+        "resourceType": "AGENTIC_REQUEST", "displayName": "Credit", "displayNamePlural": "Credits",
+        "currentUsage": 123, "currentUsageWithPrecision": 123.45, "usageLimit": 1000, "usageLimitWithPrecision": 1000.0,
+        "currency": "USD", "overageCharges": 0.0, "overageRate": 0.04, "overageCap": 100, "nextDateReset": 1798761600,
+    }],
+    "daysUntilReset": 12,
+    "nextDateReset": 1798761600,
+    "overageConfiguration": {"overageStatus": "DISABLED"},
+    "userInfo": {"userId": "fake-user-id-0001"},
+}
 
 
 def _endpoint(name: str) -> str:
@@ -111,6 +127,7 @@ class FakeKiro:
         self._refresh_count = 0
         self._abandoned = 0
         self._models = list(DEFAULT_MODELS)
+        self._usage_limits: dict[str, Any] = json.loads(json.dumps(DEFAULT_USAGE_LIMITS))
         self._default_model: dict[str, Any] = {"modelId": "auto"}
         self._server = FakeKiroServer((host, port), self)
         self._thread: threading.Thread | None = None
@@ -200,6 +217,11 @@ class FakeKiro:
             self._models = list(models)
             self._default_model = {"modelId": default_model}
 
+    def set_usage_limits(self, answer: dict[str, Any]) -> None:
+        """What `getUsageLimits` answers from now on."""
+        with self._lock:
+            self._usage_limits = json.loads(json.dumps(answer))
+
     # -- observation -----------------------------------------------------------------------------------------------
 
     @property
@@ -267,6 +289,10 @@ class FakeKiro:
             if self._scripts:
                 return self._scripts.popleft()
         return default_answer(request)
+
+    def _usage_limits_answer(self) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self._usage_limits))
 
     def _models_page(self, query: Mapping[str, str]) -> dict[str, Any]:
         with self._lock:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from tests.support.fake_kiro import FakeKiro
 
 INVALID_BEARER = {"message": "The bearer token included in the request is invalid.", "reason": None}
-ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token")
+ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token", "getUsageLimits")
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(403, INVALID_BEARER)
             return
         self._send_json(200, fake._models_page(query))
+
+    def _on_getUsageLimits(self, fake: FakeKiro, body: Any, query: dict[str, str], headers: dict[str, str]) -> None:
+        if not fake._authorised(headers):
+            self._send_json(403, INVALID_BEARER)
+            return
+        self._send_json(200, fake._usage_limits_answer())
 
     def _on_generateAssistantResponse(self, fake: FakeKiro, body: Any, query: dict[str, str],
                                       headers: dict[str, str]) -> None:
