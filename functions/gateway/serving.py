@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -61,6 +62,8 @@ async def open_answer(request: Request, runtime: GatewayRuntime, conversation: C
     """Open the upstream answer; failures before the commit boundary propagate as GatewayErrors (HTTP errors)."""
     record = record_of(request)
     record.update(model=conversation.model, stream=conversation.stream)
+    with contextlib.suppress(Exception):  # counted under Kiro's model id even when the answer fails to open
+        record.update(kiro_model=(await runtime.models.catalog()).resolve(conversation.model).kiro_id)
     stats = AnswerStats()
     try:
         answer = await runtime.open_answer(conversation, stats)
