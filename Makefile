@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SAM_VENV ?= .venv-sam
 
-.PHONY: install serve test lint sam-cli agents bench build-python package-sizes
+.PHONY: install serve test lint sam-cli agents browser bench build-python package-sizes
 
 install:
 	$(PYTHON) -m pip install --quiet -e ".[test]"
@@ -19,6 +19,12 @@ sam-cli:
 agents:
 	bash scripts/install-agents.sh
 
+# The usage page's browser test: Playwright for Python driving Debian's Chromium (no `playwright install`: it
+# downloads browsers from a CDN). apt-get runs only when Chromium is missing (as root, as CI runs).
+browser:
+	$(PYTHON) -m pip install --quiet "playwright>=1.45"
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 lint:
 	ruff check .
 
@@ -32,7 +38,7 @@ package-sizes: sam-cli
 	$(SAM_VENV)/bin/sam build
 	$(PYTHON) scripts/package_sizes.py .aws-sam/build
 
-test: install sam-cli agents lint build-python
+test: install sam-cli agents browser lint build-python
 	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam AGENTS_DIR=$(CURDIR)/.agents $(PYTHON) -m pytest
 
 bench: install

@@ -48,6 +48,13 @@ class MeteringEvent:
 
 
 @dataclass(slots=True)
+class MetadataEvent:
+    """`metadataEvent` without `tokenUsage` (what live streams send): carries nothing but ends the answer."""
+
+    stop_reason: str | None = None
+
+
+@dataclass(slots=True)
 class ContextUsageEvent:
     """`contextUsageEvent`: how full the model's context is, 0–100; also a normal-completion signal."""
 
@@ -71,6 +78,7 @@ class TokenUsageEvent:
     output_tokens: int
     cache_read_input_tokens: int = 0
     cache_write_input_tokens: int = 0
+    cache_reported: bool = False  # the upstream sent a cache field (even a zero one)
 
 
 class UpstreamErrorKind(Enum):
@@ -96,6 +104,7 @@ KiroEvent = (
     TextEvent
     | ToolUseEvent
     | MeteringEvent
+    | MetadataEvent
     | ContextUsageEvent
     | ReasoningEvent
     | TokenUsageEvent
@@ -138,11 +147,20 @@ FinishReason = Literal["stop", "tool_calls", "length"]
 
 @dataclass(slots=True)
 class Usage:
+    """Token counts and the credits Kiro metered. Cache figures exist only when the upstream sent them: formatters
+    report cache fields only if `reports_cache`; `credits` is None when no `meteringEvent` came."""
+
     input_tokens: int
     output_tokens: int
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
     credits: float | None = None
+    cache_reported: bool = False
+
+    @property
+    def reports_cache(self) -> bool:
+        """Whether the upstream said anything about the cache (a non-zero figure can only have come from it)."""
+        return self.cache_reported or bool(self.cache_read_input_tokens or self.cache_creation_input_tokens)
 
 
 @dataclass(slots=True)

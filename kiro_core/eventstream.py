@@ -40,6 +40,7 @@ from typing import Any
 from kiro_core.events import (
     ContextUsageEvent,
     KiroEvent,
+    MetadataEvent,
     MeteringEvent,
     ReasoningEvent,
     TextEvent,
@@ -140,8 +141,9 @@ def _int(value: Any) -> int:
 
 def _metadata(payload: dict[str, Any]) -> KiroEvent | None:
     usage = payload.get("tokenUsage")
-    if not isinstance(usage, dict):
-        return None
+    if not isinstance(usage, dict):  # what live streams send: still one of the trailer events that end an answer
+        stop = payload.get("stopReason")
+        return MetadataEvent(stop if isinstance(stop, str) else None)
     cache_read = _int(usage.get("cacheReadInputTokens"))
     # Input = uncached + cache reads, as kiro.rs computes it (fixture: 120 + 30 → 150). Cache writes are reported
     # separately in cache_write_input_tokens; formatters decide how each client API wants them counted.
@@ -150,6 +152,7 @@ def _metadata(payload: dict[str, Any]) -> KiroEvent | None:
         output_tokens=_int(usage.get("outputTokens")),
         cache_read_input_tokens=cache_read,
         cache_write_input_tokens=_int(usage.get("cacheWriteInputTokens")),
+        cache_reported="cacheReadInputTokens" in usage or "cacheWriteInputTokens" in usage,
     )
 
 

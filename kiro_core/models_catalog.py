@@ -114,10 +114,12 @@ class ModelCatalog:
         self.from_upstream = models is not None  # False: the static fallback, limits are defaults
         source = models if models is not None else [{"modelId": m} for m in FALLBACK_MODEL_IDS]
         self._entries: dict[str, _Entry] = {}
+        self._raw: dict[str, dict[str, Any]] = {}
         for raw in source:
             entry = _entry(raw)
             if entry is not None:
                 self._entries.setdefault(entry.model_id.lower(), entry)
+                self._raw.setdefault(entry.model_id.lower(), raw)
         # `deepseek-3-2`, `gpt-5-6-sol`: a client's dashed spelling of a catalogue id that no rule dots
         self._dashed = {_dashed(key): entry for key, entry in reversed(self._entries.items())}
         self._hidden = {k.lower(): (k, v) for k, v in (HIDDEN_MODELS if hidden is None else hidden).items()}
@@ -145,6 +147,11 @@ class ModelCatalog:
         """What the catalogue advertises for `model_id` (a Kiro id), or None when it is not in the catalogue."""
         entry = self._entries.get(model_id.lower())
         return entry.capabilities if entry is not None else None
+
+    def upstream_entry(self, model_id: str) -> dict[str, Any] | None:
+        """The ListAvailableModels item of a Kiro id as received (e.g. its `promptCaching`), when the catalogue came
+        from the upstream and lists that id."""
+        return self._raw.get(model_id.lower()) if self.from_upstream else None
 
     def list_models(self) -> list[dict[str, Any]]:
         """What `/v1/models` shows: known ids minus HIDDEN_FROM_LIST, hidden models and aliases, sorted by id."""

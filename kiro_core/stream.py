@@ -14,7 +14,10 @@ Decisions worth knowing (reference §3.4, §3.6, §6):
   of the context-usage percentage of the model's window (not reduced by the output: an estimate that errs high is
   what context accounting needs) and the caller's local estimate.
 * `Usage.input_tokens` counts uncached plus cache-read tokens (as the upstream's own figure is read); cache writes are
-  only in `cache_creation_input_tokens`.
+  only in `cache_creation_input_tokens`. Cache figures are marked as reported only when the upstream sent them.
+* Kiro closes a complete answer with trailer events (metadata, context usage, metering; in any order). A stream
+  that ends without any of them was cut: the answer ends with a `TRUNCATED` stream error (an error event in every
+  client shape), never with a clean stop. Credits are the sum of every `meteringEvent`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from kiro_core.events import (
     ContextUsageEvent,
     Finish,
     KiroEvent,
+    MetadataEvent,
     MeteringEvent,
     OutputEvent,
     ReasoningEvent,
@@ -53,6 +57,12 @@ THINKING_HANDLING_MODES: tuple[str, ...] = ("as_reasoning_content", "remove", "p
 
 NOTE_NO_COMPLETION_SIGNAL = (
     "no completion signal: the upstream sent no usage or context-usage event, so the answer may be truncated"
+)
+# Kiro ends every complete answer with trailer events (metadata, context usage, metering; reference 2026 §3.1: 351 of
+# 352 audited responses). A stream that stops at a frame boundary without any of them was cut, not finished.
+NO_TRAILER_MESSAGE = (
+    "The upstream stream ended without its completion events (metadata, context usage, metering): the answer is "
+    "incomplete. Please retry."
 )
 _NO_ALIASES: Mapping[str, str] = MappingProxyType({})
 _PASS_OPEN, _PASS_CLOSE = "<thinking>", "</thinking>\n\n"  # native reasoning shown inline in "pass" mode
@@ -222,6 +232,8 @@ class ResponseAssembler:
             return out
         if isinstance(event, MeteringEvent):
             self._credits = (self._credits or 0.0) + event.usage
+        elif isinstance(event, MetadataEvent):
+            pass  # a trailer event: only its arrival matters
         elif isinstance(event, ContextUsageEvent):
             self._context_percentage = event.percentage
         elif isinstance(event, TokenUsageEvent):
@@ -248,8 +260,11 @@ class ResponseAssembler:
             self._complete(call, False, out)
         self._open.clear()
         notes = self._notes
-        if not self._completion_signal and self._content_seen and not self._tool_count:
+        if not self._completion_signal:
             notes.append(NOTE_NO_COMPLETION_SIGNAL)
+            if not self._truncated:  # a cut tool call already ends the answer with "length" and says why
+                out.append(StreamError("TRUNCATED", NO_TRAILER_MESSAGE))
+                return out
         reason = "length" if self._truncated else "tool_calls" if self._tool_count else "stop"
         out.append(Finish(reason=reason, usage=self._usage(), notes=notes))
         return out
@@ -417,6 +432,7 @@ class ResponseAssembler:
                 cache_read_input_tokens=upstream.cache_read_input_tokens,
                 cache_creation_input_tokens=upstream.cache_write_input_tokens,
                 credits=self._credits,
+                cache_reported=upstream.cache_reported,
             )
         # The larger of the upstream-derived figure and the local estimate (reference 2026 §6.4): the percentage's
         # denominator can be stale and it saturates at 100%, and Claude Code compacts on what it is told.

@@ -7,7 +7,10 @@ everything after them — normalisation, the Kiro payload, token estimates — s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from kiro_core.session import SessionHints
 
 Role = Literal["user", "assistant"]
 
@@ -111,3 +114,4 @@ class Conversation:
     max_tokens: int | None = None
     stream: bool = False
     reasoning: ReasoningIntent = field(default_factory=ReasoningIntent)
+    session: SessionHints | None = None  # what the client said about its session (kiro_core.session), if anything

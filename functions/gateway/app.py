@@ -25,6 +25,7 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
     from gateway.routes import models as model_routes
     from gateway.routes import openai as openai_routes
     from gateway.routes import responses as responses_routes
+    from gateway.routes import usage as usage_routes
     from gateway.routes.deps import check_api_key, presented_key, runtime_of
     from gateway.runtime_holder import RuntimeHolder
     from gateway.settings import Settings
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(model_routes.router, dependencies=protected)
     app.include_router(anthropic_routes.router, dependencies=protected)
     app.include_router(responses_routes.router, dependencies=protected)
+    app.include_router(usage_routes.router, dependencies=protected)
+    app.include_router(usage_routes.page_router)
 
     # HEAD too: Claude Code probes the base URL with `HEAD /` before its first request.
     # response_model=None here and on every route: an inferred response model makes FastAPI build a pydantic field,

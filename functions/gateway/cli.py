@@ -1,5 +1,6 @@
 """`kiro-gateway`: run the gateway locally (`serve`), check the setup live (`doctor`), manage the deployed secret
-(`secret push|show`), sign in without the IDE (`login --device`) and manage several accounts (`accounts`)."""
+(`secret push|show`), sign in without the IDE (`login --device`), manage several accounts (`accounts`) and show
+credits (`usage`)."""
 
 from __future__ import annotations
 
@@ -91,11 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("--yes", action="store_true", help="do not ask before sending the paid requests")
     doctor_parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     doctor_parser.set_defaults(handler=doctor)
-    from gateway import cli_accounts, cli_login, cli_secret
+    from gateway import cli_accounts, cli_login, cli_secret, cli_usage
 
     cli_secret.register(commands)
     cli_login.register(commands)
     cli_accounts.register(commands)
+    cli_usage.register(commands)
     return parser
 
 

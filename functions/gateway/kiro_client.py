@@ -35,6 +35,7 @@ SDK_VERSION = "1.0.27"
 CHAT_PATH = "/generateAssistantResponse"
 MODELS_PATH = "/ListAvailableModels"
 MCP_PATH = "/mcp"  # Kiro's MCP endpoint (web search), under the same base URL as chat (reference 2026 §7.1)
+USAGE_PATH = "/getUsageLimits"
 CHAT_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
 MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"  # awsJson1.0 on the management host
 AWS_JSON = "application/x-amz-json-1.0"
@@ -88,6 +89,19 @@ def catalog_account_key(base_url: str, creds: Credentials, settings: Settings) -
     token, which rotates)."""
     identity = f"{base_url}|{creds.profile_arn or settings.profile_arn}|{creds.client_id}"
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+def usage_base_url(settings: Settings, creds_region: str = "") -> str:
+    """GetUsageLimits base URL: KIRO_USAGE_BASE_URL, else KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (as
+    chat), else the q host of the API region (the runtime host answers UnknownOperationException to this call,
+    kiro-protocol §2.1)."""
+    if settings.kiro_usage_base_url:
+        return settings.kiro_usage_base_url.rstrip("/").removesuffix(USAGE_PATH)
+    if settings.kiro_management_base_url:  # the issue-7 contract: usage follows the management override
+        return settings.kiro_management_base_url.rstrip("/")
+    if settings.kiro_api_base_url:
+        return api_base_url(settings, creds_region)
+    return f"https://q.{settings.kiro_api_region or creds_region or settings.kiro_region}.amazonaws.com"
 
 
 def profile_arn_for(settings: Settings, creds: Credentials) -> str:
@@ -266,6 +280,18 @@ class KiroClient:
             return (await self._send_with_retries("GET", f"{base}{MODELS_PATH}", params=params, stream=False)).json()
 
         return await _all_models(page)
+
+    async def get_usage_limits(self) -> dict[str, Any]:
+        """Kiro's GetUsageLimits answer for this account (plan, credits, reset date, overage)."""
+        creds = await self._credentials()
+        params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}
+        arn = creds.profile_arn or self._settings.profile_arn
+        if arn and creds.auth_type == "kiro_desktop":  # IdC accounts get 400 with it (kiro-protocol §7)
+            params["profileArn"] = arn
+        url = f"{usage_base_url(self._settings, creds.region)}{USAGE_PATH}"
+        response = await self._send_with_retries("GET", url, params=params, stream=False)
+        data = response.json()
+        return data if isinstance(data, dict) else {}
 
     async def _send_with_retries(
         self,

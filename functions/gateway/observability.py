@@ -105,9 +105,11 @@ def record_request(
     output_tokens: int,
     error_kind: str | None,
     streamed: bool,
+    credits: float | None = None,
 ) -> None:
-    """Emit one request's metrics: Requests, InputTokens, OutputTokens, TimeToFirstToken (ms, when known), and
-    UpstreamErrors with dimension `kind` when `error_kind` is set. Flushed immediately; never raises."""
+    """Emit one request's metrics: Requests, InputTokens, OutputTokens, Credits (Kiro's metering, when it sent
+    any), TimeToFirstToken (ms, when known), and UpstreamErrors with dimension `kind` when `error_kind` is set.
+    Flushed immediately; never raises."""
     if not metrics_enabled():
         return
     try:
@@ -118,6 +120,8 @@ def record_request(
             metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=max(0, int(input_tokens)))
             metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=max(0, int(output_tokens)))
+            if credits is not None:
+                metrics.add_metric(name="Credits", unit=MetricUnit.Count, value=max(0.0, float(credits)))
             if ttft_ms is not None:
                 metrics.add_metric(name="TimeToFirstToken", unit=MetricUnit.Milliseconds, value=float(ttft_ms))
             metrics.add_metadata(key="model", value=str(model)[:200])

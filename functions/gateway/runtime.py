@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +26,16 @@ from gateway.settings import Settings
 from gateway.stores.base import TokenStore
 from gateway.stores.factory import build_model_cache
 from gateway.upstream_errors import is_signature_rejection
+from gateway.usage.limits import UsageLimitsCache
+from gateway.usage.service import UsageService
+from gateway.usage.store import build_usage_store
+from kiro_core.cache_points import CachePolicy
 from kiro_core.convert.kiro import KiroRequest, build_kiro_request
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.convert.reasoning import static_schema
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.models_catalog import ResolvedModel
+from kiro_core.session import ConversationIds, conversation_ids
 from kiro_core.stream import ResponseAssembler
 from kiro_core.tokens import estimate_input_tokens
 from kiro_core.unified import Conversation
@@ -63,6 +69,7 @@ class PreparedAnswer:
     model: ResolvedModel
     input_tokens: int
     kiro_request: KiroRequest
+    ids: ConversationIds
 
 
 class GatewayRuntime:
@@ -79,6 +86,7 @@ class GatewayRuntime:
         first = pool.first() if pool is not None else None
         self.kiro: KiroClient | None = first.kiro if first is not None else None  # the first account's client
         self.auth: AuthManager | None = first.auth if first is not None else None
+        self.usage: UsageService = build_usage_service(settings, None)
         self.conversion = ConversionOptions(
             tool_description_max_length=settings.tool_description_max_length,
             max_payload_bytes=settings.kiro_max_payload_bytes,
@@ -87,6 +95,10 @@ class GatewayRuntime:
             fake_reasoning_budget_cap=settings.fake_reasoning_budget_cap,
             max_documents_per_message=settings.max_documents_per_message,
             native_reasoning_max_tokens=settings.native_reasoning_max_tokens,
+            agent_task_type=settings.kiro_agent_task_type,
+            agent_continuation=settings.kiro_agent_continuation,
+            root_conversation_id=settings.kiro_root_conversation_id,
+            cache_points=settings.kiro_cache_points,
         )
 
     @classmethod
@@ -99,6 +111,7 @@ class GatewayRuntime:
         # The catalogue is cached under the first account's key (pools fail over within one subscription).
         account = runtime.kiro.catalog_key if runtime.kiro else None
         runtime.models = ModelService(fetch, cache, settings.model_cache_ttl, account=account)
+        runtime.usage = build_usage_service(settings, runtime.kiro.get_usage_limits if runtime.kiro else None)
         return runtime
 
     async def aclose(self) -> None:
@@ -140,25 +153,36 @@ class GatewayRuntime:
         if schema is None and not catalog.from_upstream and self.settings.native_reasoning_static_table:
             schema = static_schema(model.kiro_id)
 
+        upstream_entry = catalog.upstream_entry(model.kiro_id)
+
         async def attempt(account: Account, release: Release) -> PreparedAnswer:
-            answer = await self._open_on(account.kiro, conversation, model, schema, stats)
+            answer = await self._open_on(account.kiro, conversation, model, schema, upstream_entry, stats)
             answer.stream.on_close(release)
             return answer
 
         return await pool.run(attempt)
 
     async def _open_on(self, kiro: KiroClient, conversation: Conversation, model: ResolvedModel,
-                       schema: dict[str, Any] | None, stats: AnswerStats) -> PreparedAnswer:
+                       schema: dict[str, Any] | None, upstream_entry: dict[str, Any] | None,
+                       stats: AnswerStats) -> PreparedAnswer:
         """Build the Kiro payload for this account (its profile ARN) and open the answer past its commit boundary."""
+        settings = self.settings
         options = self.conversion
         arn = await kiro.profile_arn()
         if arn:
             options = _with_profile_arn(options, arn)
-        conversation_id = str(uuid.uuid4())
-        kiro_request = build_kiro_request(conversation, model.kiro_id, options, conversation_id,
-                                          request_fields_schema=schema)
+        hints = conversation.session if settings.stable_conversation_ids else None
+        ids = conversation_ids(conversation, hints, str(uuid.uuid4()))
+        policy = CachePolicy.from_catalog(upstream_entry) if options.cache_points else None
+
+        def build(replay_reasoning: bool = True) -> KiroRequest:
+            return build_kiro_request(conversation, model.kiro_id, options, ids.conversation_id,
+                                      continuation_id=ids.continuation_id,
+                                      root_conversation_id=ids.root_conversation_id, cache_policy=policy,
+                                      request_fields_schema=schema, replay_reasoning=replay_reasoning)
+
+        kiro_request = build()
         input_tokens = estimate_input_tokens(conversation)
-        settings = self.settings
         detect = conversation.thinking.enabled
 
         def new_assembler() -> ResponseAssembler:
@@ -188,10 +212,16 @@ class GatewayRuntime:
                 raise
             # Kiro's own client does this (protocol-2026 §1.5): the conversation goes on without old reasoning.
             log.warning("Kiro rejected a replayed reasoning signature; retrying once without reasoningContent")
-            kiro_request = build_kiro_request(conversation, model.kiro_id, options, conversation_id,
-                                              request_fields_schema=schema, replay_reasoning=False)
+            kiro_request = build(replay_reasoning=False)
             stream = await open_stream(kiro_request.body)
-        return PreparedAnswer(stream, model, input_tokens, kiro_request)
+        return PreparedAnswer(stream, model, input_tokens, kiro_request, ids)
+
+
+def build_usage_service(settings: Settings,
+                        fetch_limits: Callable[[], Awaitable[dict[str, Any]]] | None) -> UsageService:
+    """Counters in the configured store, Kiro's limits through `fetch_limits` (None: no credentials)."""
+    limits = UsageLimitsCache(fetch_limits, settings.usage_limits_cache_seconds)
+    return UsageService(build_usage_store(settings), limits, settings.usage_retention_days)
 
 
 def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Protocol
@@ -14,11 +16,14 @@ from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from gateway import observability
+from gateway.client_keys import client_key_name
 from gateway.http_io import SSE_HEADERS, ModelT, parse_model, read_json
 from gateway.pipeline import AnswerStats
 from gateway.request_log import RequestRecord, record_of
-from gateway.routes.deps import runtime_of
+from gateway.routes.deps import presented_key, runtime_of
 from gateway.runtime import GatewayRuntime, PreparedAnswer
+from gateway.session_edge import request_session
+from gateway.usage.counters import RequestUsage
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.events import OutputEvent, StreamError
 from kiro_core.unified import Conversation
@@ -57,14 +62,20 @@ async def open_answer(request: Request, runtime: GatewayRuntime, conversation: C
     """Open the upstream answer; failures before the commit boundary propagate as GatewayErrors (HTTP errors)."""
     record = record_of(request)
     record.update(model=conversation.model, stream=conversation.stream)
+    with contextlib.suppress(Exception):  # counted under Kiro's model id even when the answer fails to open
+        record.update(kiro_model=(await runtime.models.catalog()).resolve(conversation.model).kiro_id)
     stats = AnswerStats()
     try:
         answer = await runtime.open_answer(conversation, stats)
-    except Exception:
-        _finish_record(record, stats, conversation.stream)
+    except Exception as error:
+        stats.error_kind = stats.error_kind or _error_kind(error)
+        await _finish_record(runtime, record, stats, conversation.stream)
         raise
     record.kiro_payload = answer.kiro_request.body
-    record.update(kiro_model=answer.model.kiro_id, input_tokens_estimate=answer.input_tokens)
+    record.update(kiro_model=answer.model.kiro_id, input_tokens_estimate=answer.input_tokens,
+                  conversation_id=answer.ids.conversation_id,
+                  conversation_from=(conversation.session.source if answer.ids.derived and conversation.session
+                                     else "random"))
     return answer
 
 
@@ -75,7 +86,10 @@ async def read_conversation(
     runtime = await runtime_of(request)
     settings = runtime.settings
     parsed = parse_model(model, await read_json(request, settings.max_request_body_bytes, settings.json_limits))
-    return runtime, parsed, adapter(parsed, runtime.conversion)
+    conversation = adapter(parsed, runtime.conversion)
+    conversation.session = request_session(request, parsed)
+    record_of(request).update(client_key=client_key_name(presented_key(request)))
+    return runtime, parsed, conversation
 
 
 def stream_response(
@@ -96,7 +110,7 @@ def stream_response(
         finally:
             with anyio.CancelScope(shield=True):  # runs in a cancelled scope when the client went away
                 await answer.stream.aclose()
-            _finish_record(record, answer.stream.stats, True)
+                await _finish_record(await runtime_of(request), record, answer.stream.stats, True)
 
     return DisconnectAwareStreamingResponse(
         body(), media_type="text/event-stream", headers=SSE_HEADERS, background=BackgroundTask(answer.stream.aclose)
@@ -108,10 +122,16 @@ async def collect_answer(request: Request, answer: PreparedAnswer) -> list[Outpu
     try:
         return await answer.stream.collect()
     finally:
-        _finish_record(record_of(request), answer.stream.stats, False)
+        await _finish_record(await runtime_of(request), record_of(request), answer.stream.stats, False)
 
 
-def _finish_record(record: RequestRecord, stats: AnswerStats, streamed: bool) -> None:
+def _error_kind(error: Exception) -> str:
+    kind = getattr(error, "kind", None)
+    return str(getattr(kind, "name", None) or type(error).__name__)
+
+
+async def _finish_record(runtime: GatewayRuntime, record: RequestRecord, stats: AnswerStats, streamed: bool) -> None:
+    """The request log fields, the EMF metrics and the usage counters of one finished (or failed) answer."""
     usage = stats.finish.usage if stats.finish else None
     record.update(
         ttft_ms=stats.ttft_ms,
@@ -129,4 +149,16 @@ def _finish_record(record: RequestRecord, stats: AnswerStats, streamed: bool) ->
         output_tokens=usage.output_tokens if usage else 0,
         error_kind=stats.error_kind,
         streamed=streamed,
+        credits=usage.credits if usage else None,
     )
+    fields = record.fields
+    await runtime.usage.record(RequestUsage(
+        model=str(fields.get("kiro_model") or fields.get("model") or "unknown"),
+        key_name=str(fields.get("client_key") or "unknown"),
+        credits=usage.credits if usage else None,
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        ttft_ms=stats.ttft_ms,
+        error_kind=stats.error_kind,
+        at=time.time(),
+    ))

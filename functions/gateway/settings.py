@@ -100,6 +100,16 @@ class Settings:
     native_reasoning_static_table: bool = False  # no catalogue schema: use the built-in table of §1.2 (else tags)
     native_reasoning_max_tokens: bool = False  # also send max_tokens inside additionalModelRequestFields
     max_documents_per_message: int = 5  # Kiro's limit; more → 400 (0 = no limit)
+    # prompt cache and credits (reference 2026 §3; README "Credits and usage")
+    stable_conversation_ids: bool = True  # conversationId from the client's session (random when it names none)
+    kiro_agent_task_type: str = "vibe"  # conversationState.agentTaskType; empty omits it
+    kiro_agent_continuation: bool = True  # agentContinuationId, one per user turn
+    kiro_root_conversation_id: bool = False  # rootConversationId on sub-agent requests (single-source)
+    kiro_cache_points: bool = False  # cachePoint markers in history (single-source; catalogue limits respected)
+    usage_db_file: str = "~/.kiro-gateway/usage.sqlite3"  # local usage counters (KIRO_STATE_TABLE wins on AWS)
+    usage_retention_days: int = 400  # counters older than this expire (DynamoDB TTL; pruned locally)
+    usage_limits_cache_seconds: int = 300  # how long GetUsageLimits answers are reused
+    kiro_usage_base_url: str = ""  # GetUsageLimits host; default KIRO_API_BASE_URL, else q.{region}.amazonaws.com
     # models
     model_cache_ttl: int = 3600
     kiro_models_rest_fallback: bool = False  # management catalogue failed: try the legacy GET /ListAvailableModels
@@ -156,6 +166,10 @@ class Settings:
             raise ConfigError("FIRST_TOKEN_TIMEOUT and STREAMING_READ_TIMEOUT must be positive numbers of seconds")
         if self.vpn_proxy_url.lower().startswith("socks") and importlib.util.find_spec("socksio") is None:
             raise ConfigError("VPN_PROXY_URL is a SOCKS proxy: install SOCKS support with `pip install 'httpx[socks]'`")
+        if self.kiro_agent_task_type not in {"", "vibe", "spectask"}:
+            raise ConfigError("KIRO_AGENT_TASK_TYPE must be vibe, spectask or empty")
+        if self.usage_retention_days < 1 or self.usage_limits_cache_seconds < 0:
+            raise ConfigError("USAGE_RETENTION_DAYS must be positive and USAGE_LIMITS_CACHE_SECONDS not negative")
         if self.kiro_api_key_host not in {"runtime", "q"}:
             raise ConfigError(f"KIRO_API_KEY_HOST must be 'runtime' or 'q', not {self.kiro_api_key_host!r}")
         if self.account_selection not in {"sticky", "round_robin"}:
@@ -163,7 +177,7 @@ class Settings:
         if self.account_max_concurrency < 0:
             raise ConfigError("ACCOUNT_MAX_CONCURRENCY must be 0 (no cap) or a positive number")
         for name in ("kiro_api_base_url", "kiro_management_base_url", "kiro_desktop_auth_url", "kiro_oidc_url",
-                     "kiro_profiles_url"):
+                     "kiro_profiles_url", "kiro_usage_base_url"):
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name.upper()} must be an http(s) URL, not {url!r}")

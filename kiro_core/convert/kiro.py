@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiro_core.cache_points import CachePolicy, place_cache_points
 from kiro_core.convert import documents, reasoning
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.errors import ContextTooLongError, InvalidRequestError
@@ -62,10 +63,19 @@ def build_kiro_request(
     options: ConversionOptions,
     conversation_id: str,
     *,
+    continuation_id: str = "",
+    root_conversation_id: str = "",
+    cache_policy: CachePolicy | None = None,
     request_fields_schema: dict[str, Any] | None = None,
     replay_reasoning: bool = True,
 ) -> KiroRequest:
     """Run the whole normalisation pipeline; raises ContextTooLongError when the body exceeds the limit.
+
+    The body is byte-stable for a growing conversation (what Kiro's prompt cache rewards, reference 2026 §3.3):
+    the fields that never change come first, then `history`, whose entries depend only on their own message (so
+    turn N+1's history starts with the exact bytes of turn N's), then what changes per request (the current message
+    with its tools and thinking tags, the continuation id, the reasoning fields). Nothing per-request is written
+    into history.
 
     `request_fields_schema` is the model's `additionalModelRequestFieldsSchema`: when it allows reasoning, the
     client's intent goes into `additionalModelRequestFields`, earlier reasoning is replayed (unless
@@ -102,16 +112,24 @@ def build_kiro_request(
         current_text = thinking_prefix(budget) + current_text
 
     names = document_names([*history, current], options.max_documents_per_message)
-    state: dict[str, Any] = {
-        "chatTriggerType": CHAT_TRIGGER,
-        "conversationId": conversation_id,
-        "currentMessage": {
-            "userInputMessage": _user_input(current, current_text, model_id, options, tools=tools, names=names)
-        },
-    }
     replay = native and replay_reasoning
+    state: dict[str, Any] = {"chatTriggerType": CHAT_TRIGGER, "conversationId": conversation_id}
+    if options.root_conversation_id and root_conversation_id and root_conversation_id != conversation_id:
+        state["rootConversationId"] = root_conversation_id
+    if options.agent_task_type:
+        state["agentTaskType"] = options.agent_task_type
     if history:
-        state["history"] = [_history_entry(m, model_id, options, names, replay) for m in history]
+        entries = [_history_entry(m, model_id, options, names, replay) for m in history]
+        if options.cache_points:
+            from kiro_core.tokens import count_text  # the tokenizer only when markers are wanted
+
+            place_cache_points(entries, cache_policy or CachePolicy(), count_text)
+        state["history"] = entries
+    state["currentMessage"] = {
+        "userInputMessage": _user_input(current, current_text, model_id, options, tools=tools, names=names)
+    }
+    if options.agent_continuation and continuation_id:
+        state["agentContinuationId"] = continuation_id
     payload: dict[str, Any] = {"conversationState": state}
     if options.profile_arn:
         payload["profileArn"] = options.profile_arn

@@ -41,6 +41,14 @@ class ConversionOptions:
     # Send the client's max_tokens inside additionalModelRequestFields (clamped to the schema). Off: a small client
     # max_tokens then cuts the model off while it is still thinking (§1.2).
     native_reasoning_max_tokens: bool = False
+    # `conversationState.agentTaskType` (Smithy enum vibe | spectask), as the Kiro IDE and CLI send it; "" omits it.
+    agent_task_type: str = "vibe"
+    # `agentContinuationId`, one per user turn (Kiro's CLI; reference 2026 §3.3). False omits it.
+    agent_continuation: bool = True
+    # `rootConversationId` on sub-agent requests (single-source, and its place in the body is not certain): off.
+    root_conversation_id: bool = False
+    # `cachePoint` markers on history entries (single-source, kiro_core.cache_points): off.
+    cache_points: bool = False
 
     def cap_budget(self, budget: int) -> int:
         """`budget` limited by the cap (when set) and kept at least 1."""

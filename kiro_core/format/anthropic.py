@@ -46,13 +46,18 @@ def placeholder_signature(message_id: str) -> str:
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:
-    """Anthropic `usage`: `input_tokens` excludes cache reads and writes, which have their own fields."""
-    return {
+    """Anthropic `usage`: `input_tokens` excludes cache reads and writes, which have their own fields (present only
+    when the upstream reported them); `credits_used` (non-standard) is what Kiro metered for the answer."""
+    body: dict[str, Any] = {
         "input_tokens": max(0, usage.input_tokens - usage.cache_read_input_tokens),
         "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": usage.cache_creation_input_tokens,
-        "cache_read_input_tokens": usage.cache_read_input_tokens,
     }
+    if usage.reports_cache:
+        body["cache_creation_input_tokens"] = usage.cache_creation_input_tokens
+        body["cache_read_input_tokens"] = usage.cache_read_input_tokens
+    if usage.credits is not None:
+        body["credits_used"] = usage.credits
+    return body
 
 
 def _sse(event_type: str, data: dict[str, Any]) -> str:
@@ -82,12 +87,7 @@ class AnthropicStreamFormatter:
             "model": self._model,
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {
-                "input_tokens": self._input_tokens,
-                "output_tokens": 0,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
+            "usage": {"input_tokens": self._input_tokens, "output_tokens": 0},  # cache figures are not known yet
         }
         return _sse("message_start", {"type": "message_start", "message": message}).encode()
 

@@ -38,10 +38,10 @@ def usage_body(usage: Usage) -> dict[str, Any]:
         "completion_tokens": usage.output_tokens,
         "total_tokens": prompt + usage.output_tokens,
     }
-    if usage.cache_read_input_tokens:
+    if usage.reports_cache:  # only what the upstream said: never an invented zero
         body["prompt_tokens_details"] = {"cached_tokens": usage.cache_read_input_tokens}
     if usage.credits is not None:
-        body["credits_used"] = usage.credits  # non-standard, as the reference gateway reports it
+        body["credits_used"] = usage.credits  # non-standard: the Kiro credits this answer cost (meteringEvent)
     return body
 
 

@@ -60,13 +60,14 @@ def _new_id(prefix: str) -> str:
 def usage_body(usage: Usage) -> dict[str, Any]:
     """Responses `usage`; input tokens include cache reads and writes, as OpenAI counts them."""
     prompt = usage.input_tokens + usage.cache_creation_input_tokens
-    return {
-        "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
-        "output_tokens": usage.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": prompt + usage.output_tokens,
-    }
+    body: dict[str, Any] = {"input_tokens": prompt}
+    if usage.reports_cache:  # only what the upstream said: never an invented zero
+        body["input_tokens_details"] = {"cached_tokens": usage.cache_read_input_tokens}
+    body.update(output_tokens=usage.output_tokens, output_tokens_details={"reasoning_tokens": 0},
+                total_tokens=prompt + usage.output_tokens)
+    if usage.credits is not None:
+        body["credits_used"] = usage.credits  # non-standard: the Kiro credits this answer cost (meteringEvent)
+    return body
 
 
 def failure_body(error: StreamError) -> dict[str, str]:

@@ -3,8 +3,8 @@
 It speaks the endpoints the gateway calls: `POST /generateAssistantResponse` (binary event-stream frames in a
 chunked body, cut into odd-sized network pieces), the catalogue both as the management host's awsJson1.0 operation
 (`POST /?origin=AI_EDITOR` with `x-amz-target: AmazonCodeWhispererService.ListAvailableModels`, paginated by
-`models_page_size`) and as the legacy `GET /ListAvailableModels`, `POST /refreshToken` (Kiro desktop) and
-`POST /token` (AWS SSO OIDC CreateToken) and `POST /mcp` (web search: JSON-RPC `tools/call`, scripted
+`models_page_size`) and as the legacy `GET /ListAvailableModels`, `GET /getUsageLimits`, `POST /refreshToken`
+(Kiro desktop) and `POST /token` (AWS SSO OIDC CreateToken) and `POST /mcp` (web search: JSON-RPC `tools/call`, scripted
 with `enqueue_search`), plus the login endpoints of `tests.support.fake_oidc` (device flows,
 profiles). Kiro API keys (`issue_api_key`) are accepted with the `tokentype: API_KEY` header only. Both
 catalogue forms are recorded as the `models` endpoint. Auth behaves
@@ -66,7 +66,7 @@ DEFAULT_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/FAKE
 _ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels", "refresh": "refreshToken",
             "desktop": "refreshToken", "oidc": "token", "search": "mcp", "register": "client/register",
             "device": "device_authorization", "social": "oauth/device/authorization",
-            "social_poll": "oauth/device/poll", "profiles": ""}
+            "social_poll": "oauth/device/poll", "profiles": "", "usage": "getUsageLimits"}
 
 
 def _model(model_id: str, name: str, max_input: int, max_output: int, *, rate: float | None = None,
@@ -171,6 +171,21 @@ REASONING_MODELS = [
 ]
 
 
+# GetUsageLimits as Kiro answers it (kiro-protocol §7 "Usage limits"); epoch seconds for the reset date.
+DEFAULT_USAGE_LIMITS = {
+    "subscriptionInfo": {"subscriptionTitle": "KIRO PRO", "type": "Q_DEVELOPER_STANDALONE_PRO"},
+    "usageBreakdownList": [{
+        "resourceType": "AGENTIC_REQUEST", "displayName": "Credit", "displayNamePlural": "Credits",
+        "currentUsage": 123, "currentUsageWithPrecision": 123.45, "usageLimit": 1000, "usageLimitWithPrecision": 1000.0,
+        "currency": "USD", "overageCharges": 0.0, "overageRate": 0.04, "overageCap": 100, "nextDateReset": 1798761600,
+    }],
+    "daysUntilReset": 12,
+    "nextDateReset": 1798761600,
+    "overageConfiguration": {"overageStatus": "DISABLED"},
+    "userInfo": {"userId": "fake-user-id-0001"},
+}
+
+
 def _endpoint(name: str) -> str:
     endpoint = _ALIASES[name] if name in _ALIASES else name.strip("/")
     if endpoint not in ENDPOINTS:
@@ -216,6 +231,7 @@ class FakeKiro:
         self._refresh_count = 0
         self._abandoned = 0
         self._models = list(DEFAULT_MODELS)
+        self._usage_limits: dict[str, Any] = json.loads(json.dumps(DEFAULT_USAGE_LIMITS))
         self._default_model: dict[str, Any] = {"modelId": "auto"}
         self._account_models: dict[str, list[dict[str, Any]]] = {}  # profile ARN -> its own catalogue
         self.oidc = DeviceFlows(self)
@@ -338,6 +354,11 @@ class FakeKiro:
             self._models = list(models)
             self._default_model = {"modelId": default_model}
 
+    def set_usage_limits(self, answer: dict[str, Any]) -> None:
+        """What `getUsageLimits` answers from now on."""
+        with self._lock:
+            self._usage_limits = json.loads(json.dumps(answer))
+
     # -- observation -----------------------------------------------------------------------------------------------
 
     @property
@@ -419,6 +440,10 @@ class FakeKiro:
             if self._searches:
                 return self._searches.popleft()
         return SearchReply()
+
+    def _usage_limits_answer(self) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self._usage_limits))
 
     def _models_page(self, query: Mapping[str, str]) -> dict[str, Any]:
         with self._lock:

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 INVALID_BEARER = {"message": "The bearer token included in the request is invalid.", "reason": None}
 ENDPOINTS = ("generateAssistantResponse", "ListAvailableModels", "refreshToken", "token", "mcp", "client/register",
-             "device_authorization", "oauth/device/authorization", "oauth/device/poll", "")
+             "device_authorization", "oauth/device/authorization", "oauth/device/poll", "",
+             "getUsageLimits")
 MANAGEMENT_MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"
 MAX_QUERY_CHARS = 200  # Kiro's own limit on web search queries (JSON-RPC -32602 beyond it)
 
@@ -233,6 +234,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(403, INVALID_BEARER)
             return
         self._send_json(200, fake._models_page(query))
+
+    def _on_getUsageLimits(self, fake: FakeKiro, body: Any, query: dict[str, str], headers: dict[str, str]) -> None:
+        if not fake._authorised(headers):
+            self._send_json(403, INVALID_BEARER)
+            return
+        self._send_json(200, fake._usage_limits_answer())
 
     def _on_generateAssistantResponse(self, fake: FakeKiro, body: Any, query: dict[str, str],
                                       headers: dict[str, str]) -> None:

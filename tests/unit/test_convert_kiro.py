@@ -129,6 +129,7 @@ def test_single_message_shape_and_omitted_fields() -> None:
         "conversationState": {
             "chatTriggerType": "MANUAL",
             "conversationId": "conv-1",
+            "agentTaskType": "vibe",
             "currentMessage": {
                 "userInputMessage": {"content": "hello", "modelId": "claude-sonnet-4.5", "origin": "AI_EDITOR"}
             },

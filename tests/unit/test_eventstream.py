@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from kiro_core.events import (
     ContextUsageEvent,
+    MetadataEvent,
     MeteringEvent,
     ReasoningEvent,
     TextEvent,
@@ -122,14 +123,15 @@ def test_metadata_token_usage_fixture() -> None:
     # kiro.rs fixture: uncached 120 + cacheRead 30 → input 150; cache fields kept.
     event = decode(frames.token_usage(uncached=120, output=11, cache_read=30, cache_write=7))
     assert event == [TokenUsageEvent(input_tokens=150, output_tokens=11, cache_read_input_tokens=30,
-                                     cache_write_input_tokens=7)]
+                                     cache_write_input_tokens=7, cache_reported=True)]
 
 
 def test_metadata_without_token_usage_and_odd_numbers() -> None:
     odd = frames.event_frame("metadataEvent", {"tokenUsage": {"uncachedInputTokens": True, "outputTokens": 5.0}})
     assert decode(frames.event_frame("metadataEvent", {"conversationId": "c"}), odd) == [
-        TokenUsageEvent(0, 5, 0, 0)
+        MetadataEvent(), TokenUsageEvent(0, 5, 0, 0)
     ]
+    assert decode(frames.event_frame("metadataEvent", {"stopReason": "END_TURN"})) == [MetadataEvent("END_TURN")]
 
 
 def test_metadata_infinite_number_does_not_crash() -> None:

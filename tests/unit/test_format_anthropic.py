@@ -57,8 +57,7 @@ def test_message_start() -> None:
     assert data["message"] == {
         "id": MSG_ID, "type": "message", "role": "assistant", "content": [], "model": MODEL,
         "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": 1234, "output_tokens": 0, "cache_creation_input_tokens": 0,
-                  "cache_read_input_tokens": 0},
+        "usage": {"input_tokens": 1234, "output_tokens": 0},  # no invented cache figures
     }
 
 
@@ -167,8 +166,7 @@ def test_message_body() -> None:
             {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": [1]}},
         ],
         "stop_reason": "tool_use", "stop_sequence": None,
-        "usage": {"input_tokens": 100, "output_tokens": 20, "cache_creation_input_tokens": 0,
-                  "cache_read_input_tokens": 0},
+        "usage": {"input_tokens": 100, "output_tokens": 20},
     }
 
 
@@ -252,3 +250,19 @@ def test_sdk_reads_a_whole_message() -> None:
     assert [block.type for block in message.content] == ["thinking", "text", "tool_use"]
     assert message.content[2].input == {"file_path": "/tmp/a.txt", "content": "héllo\n"}
     assert message.stop_reason == "tool_use"
+
+
+def test_usage_carries_credits_and_cache_fields_only_when_reported() -> None:
+    from kiro_core.format.anthropic import usage_body
+
+    assert usage_body(Usage(100, 20, credits=0.42)) == {"input_tokens": 100, "output_tokens": 20, "credits_used": 0.42}
+    reported_zero = usage_body(Usage(100, 20, cache_reported=True))
+    assert reported_zero == {"input_tokens": 100, "output_tokens": 20, "cache_creation_input_tokens": 0,
+                             "cache_read_input_tokens": 0}
+
+
+def test_message_delta_usage_carries_the_credits() -> None:
+    out = fmt().format([ContentDelta("x"), Finish("stop", Usage(10, 5, credits=0.0169))])
+    (_, delta), = [(n, d) for n, d in events_of(out) if n == "message_delta"]
+    assert delta["usage"]["credits_used"] == 0.0169
+    assert "cache_read_input_tokens" not in delta["usage"]

@@ -241,3 +241,11 @@ def test_sdk_reads_a_whole_completion() -> None:
     assert completion.choices[0].message.content == "It is sunny in Zürich."
     assert completion.choices[0].message.tool_calls[0].function.name == "get_weather"
     assert completion.usage is not None and completion.usage.total_tokens > 3000
+
+
+def test_usage_reports_cache_only_when_the_upstream_did() -> None:
+    from kiro_core.format.openai import usage_body
+
+    assert "prompt_tokens_details" not in usage_body(Usage(10, 5))
+    assert usage_body(Usage(10, 5, cache_reported=True))["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert "credits_used" not in usage_body(Usage(10, 5))

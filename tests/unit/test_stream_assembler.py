@@ -13,6 +13,7 @@ from kiro_core.events import (
     ContentDelta,
     ContextUsageEvent,
     Finish,
+    MetadataEvent,
     MeteringEvent,
     ReasoningEvent,
     StreamError,
@@ -29,11 +30,12 @@ from kiro_core.stream import NOTE_NO_COMPLETION_SIGNAL, ResponseAssembler, colle
 from kiro_core.tokens import claude_tokens
 
 
-def assemble(events: list, **options) -> list:
+def assemble(events: list, trailer: bool = True, **options) -> list:
+    """Feed `events` (followed by a bare metadataEvent, the trailer of a complete stream, unless `trailer=False`)."""
     options.setdefault("input_tokens", 100)
     assembler = ResponseAssembler(**options)
     out = []
-    for event in events:
+    for event in [*events, MetadataEvent()] if trailer else events:
         out += assembler.feed(event)
     return out + assembler.finish()
 
@@ -330,10 +332,36 @@ def test_no_credits_without_metering() -> None:
     assert finish_of(assemble([TextEvent("x")])).usage.credits is None
 
 
-def test_missing_completion_signal_is_noted() -> None:
-    assert finish_of(assemble([TextEvent("cut?")])).notes == [NOTE_NO_COMPLETION_SIGNAL]
-    assert finish_of(assemble([TextEvent("ok"), ContextUsageEvent(3.0)])).notes == []
-    assert finish_of(assemble([TextEvent("ok"), MeteringEvent(0.1)])).reason == "stop"
+@pytest.mark.parametrize("content", [[TextEvent("cut?")], [tool("t", "f", "{}", stop=True)], [], THOUGHT])
+def test_a_stream_without_any_trailer_event_is_incomplete_not_a_clean_stop(content: list) -> None:
+    out = assemble(content, trailer=False)
+    assert not any(isinstance(e, Finish) for e in out)
+    assert isinstance(out[-1], StreamError) and out[-1].kind_name == "TRUNCATED"
+    assert "incomplete" in out[-1].message
+    assert gateway_error(out[-1]).kind is ErrorKind.TRUNCATED
+
+
+@pytest.mark.parametrize("trailer", [[MetadataEvent("END_TURN")], [ContextUsageEvent(3.0)], [MeteringEvent(0.1)],
+                                     [MeteringEvent(0.1), ContextUsageEvent(3.0), MetadataEvent()],
+                                     [ContextUsageEvent(3.0), MetadataEvent(), MeteringEvent(0.1)]])
+def test_any_trailer_event_in_any_order_completes_the_answer(trailer: list) -> None:
+    finish = finish_of(assemble([TextEvent("ok"), *trailer], trailer=False))
+    assert finish.reason == "stop" and finish.notes == []
+
+
+def test_a_cut_tool_call_without_trailer_ends_with_length_and_says_why() -> None:
+    finish = finish_of(assemble([tool("t", "Write", '{"content": "abc')], trailer=False))
+    assert finish.reason == "length"
+    assert NOTE_NO_COMPLETION_SIGNAL in finish.notes
+
+
+def test_cache_figures_are_reported_only_when_the_upstream_sent_them() -> None:
+    assert not finish_of(assemble([TextEvent("x"), MeteringEvent(0.2)])).usage.reports_cache
+    silent = TokenUsageEvent(150, 11)
+    assert not finish_of(assemble([TextEvent("x"), silent])).usage.reports_cache
+    said_zero = TokenUsageEvent(150, 11, 0, 0, cache_reported=True)
+    usage = finish_of(assemble([TextEvent("x"), said_zero])).usage
+    assert usage.reports_cache and usage.cache_read_input_tokens == 0
 
 
 # ---------------------------------------------------------------- errors
@@ -377,6 +405,7 @@ def test_buffered_text_is_flushed_before_the_error() -> None:
 
 def test_finish_twice() -> None:
     assembler = ResponseAssembler(input_tokens=1)
+    assembler.feed(MetadataEvent())
     assert isinstance(assembler.finish()[-1], Finish)
     assert assembler.finish() == []
     assert assembler.feed(TextEvent("late")) == []

@@ -1,0 +1,57 @@
+"""Counting requests into the usage store and reporting them with Kiro's limits (the `GET /v1/usage` body)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.usage import counters
+from gateway.usage.limits import UsageLimitsCache
+from gateway.usage.store import UsageStore
+
+log = logging.getLogger(__name__)
+
+WRITE_TIMEOUT = 3.0  # seconds; counting must never hold an answer for long
+HISTORY_DAYS = 31  # days shown in the daily series
+
+
+class UsageService:
+    def __init__(self, store: UsageStore, limits: UsageLimitsCache, retention_days: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.limits = limits
+        self._retention = retention_days * 86_400
+        self._clock = clock
+
+    async def record(self, usage: counters.RequestUsage) -> None:
+        """Add one request to today's counters; never raises (a failed write is a warning, not a failed answer)."""
+        adds, maxes = counters.increments(usage)
+        try:
+            await asyncio.wait_for(self.store.add(counters.day_of(usage.at), adds, maxes,
+                                                  int(usage.at + self._retention)), WRITE_TIMEOUT)
+        except Exception as error:
+            log.warning("could not count usage in %s: %s: %s", self.store.describe(), type(error).__name__,
+                        str(error)[:200])
+
+    async def report(self) -> dict[str, Any]:
+        """Kiro's plan and credits (cached) and the gateway's counters for today, this month and the last days."""
+        now = self._clock()
+        today = datetime.fromtimestamp(now, UTC).date()
+        month = counters.month_days(today)
+        history = counters.last_days(today, HISTORY_DAYS)
+        (limits, problem), days = await asyncio.gather(self.limits.get(),
+                                                      self.store.read(sorted(set(month) | set(history))))
+        gateway = {
+            "today": counters.summary([days.get(today.isoformat(), {})]),
+            "month": counters.summary(days.get(day, {}) for day in month),
+            "days": counters.daily_series(days, history),
+            "timeToFirstTokenMs": counters.ttft_percentiles(days.get(day, {}) for day in history),
+            "errors": counters.errors_by_class({day: days[day] for day in history if day in days}),
+        }
+        return {"object": "usage", **limits, "limitsError": problem,
+                "generatedAt": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+                "gateway": gateway}
