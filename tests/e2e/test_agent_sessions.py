@@ -8,7 +8,6 @@ Every run makes a tool round trip against the fake's default answer, so one turn
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
@@ -78,15 +77,17 @@ def test_claude_code_turns_of_one_session_share_a_conversation_id(
     # Byte-stable projection with a real client: each request of the session starts with the previous one's history.
     assert len(bodies_one) == len(bodies_two) == 1
     assert bodies_two[0].startswith(history_prefix(bodies_one[0]))
-    # ...and turn one's prompt is turn two's first history entry, without the per-request thinking tags. (Not the
-    # whole text: Claude Code itself rewrites the model-name line of its system prompt on `--resume`.)
-    first_current = json.loads(bodies_one[0])["conversationState"]["currentMessage"]["userInputMessage"]["content"]
-    assert first_current.startswith("<thinking_mode>")
-    second_history = json.loads(bodies_two[0])["conversationState"]["history"]
+    # ...and turn one's prompt is turn two's first history entry. (Not the whole text: Claude Code itself rewrites
+    # the model-name line of its system prompt on `--resume`.) Claude Code's default model reasons natively, so no
+    # per-request thinking tags are in the way; turn one's signed reasoning is replayed in turn two.
+    payload_one = json.loads(bodies_one[0])
+    first_current = payload_one["conversationState"]["currentMessage"]["userInputMessage"]["content"]
+    second = json.loads(bodies_two[0])
+    second_history = second["conversationState"]["history"]
     replayed = second_history[0]["userInputMessage"]["content"]
-    assert "<thinking_mode>enabled" not in replayed and replayed.endswith("Say hello")
-    assert re.sub(r"^<thinking_mode>.*?</thinking_instruction>\n\n", "", first_current, flags=re.S).endswith(
-        replayed[-300:])
+    assert payload_one["additionalModelRequestFields"] and "<thinking_mode>" not in first_current
+    assert replayed.endswith("Say hello") and first_current.endswith(replayed[-300:])
+    assert second_history[1]["assistantResponseMessage"]["reasoningContent"]["reasoningText"]["signature"]
 
     with GatewayProcess(gateway_env(fake, home, PROXY_API_KEY=OTHER_KEY), home) as other:
         fake.clear_requests()

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tests.support.fake_kiro_scripts import Status
+from tests.support.fake_signatures import fake_signature
 
-_SECRET = b"fake-kiro-signing-key"
 IMPROPER = {"message": "Improperly formed request.", "reason": "REQUEST_BODY_INVALID"}
 SIGNATURE_INVALID = {"message": "Invalid `signature` in `thinking` block", "reason": "THINKING_SIGNATURE_INVALID"}
 NOT_SUPPORTED = {"message": "additionalModelRequestFields is not supported for this model", "reason": None}
 DOCUMENT_FORMATS = {"pdf", "csv", "doc", "docx", "html", "md", "txt", "xls", "xlsx"}
 _NAME = re.compile(r"^[A-Za-z0-9\s\-_()\[\]]{1,200}$")
 _MAGIC = {"png": b"\x89PNG", "jpeg": b"\xff\xd8\xff", "gif": b"GIF8", "webp": b"RIFF"}
-
-
-def fake_signature(text: str) -> str:
-    """The signature the fake attaches to reasoning `text` (and accepts back only with the same text)."""
-    return "EqQB" + hashlib.sha256(_SECRET + text.encode()).hexdigest()
 
 
 def _bad(message: str, reason: str | None = "REQUEST_BODY_INVALID") -> Status:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tests.support import frames
+from tests.support.fake_signatures import fake_signature
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,6 @@ def reasoning_stream(answer: str, summary: str, *, signature: str | None = None,
 
     `signature` defaults to the fake's own signature of `summary`, which it accepts when replayed unchanged.
     """
-    from tests.support.fake_kiro_checks import fake_signature  # the checks import this module
 
     out: Script = [frames.reasoning(part) for part in split_text(summary, pieces)]
     out.append(frames.reasoning("", signature if signature is not None else fake_signature(summary)))
@@ -152,7 +152,6 @@ def redacted_stream(answer: str, blob: str) -> Script:
 def gpt_reasoning_stream(answer: str) -> Script:
     """GPT-5.6 style: the answer first, then one reasoning frame of placeholder text "..." with the encrypted blob
     in `signature` (some captures place it at the end of the turn); the blob is the fake's signature of "..."."""
-    from tests.support.fake_kiro_checks import fake_signature
 
     return [frames.text(answer), frames.reasoning("...", fake_signature("...")), *finish_frames()]
 
@@ -175,9 +174,11 @@ def throttled(retry_after: int = 1) -> Script:
     return [Status(429, body, {"Retry-After": str(retry_after)})]
 
 
-def reasoning_frames(summary: str, *, signature: str = "EqQBfakeSignature0001", pieces: int = 2) -> list[bytes]:
-    """Native reasoning as Kiro streams it (addendum §1.4): summary text deltas, then one signature-only frame."""
-    return [*(frames.reasoning(part) for part in split_text(summary, pieces)), frames.reasoning("", signature)]
+def reasoning_frames(summary: str, *, signature: str | None = None, pieces: int = 2) -> list[bytes]:
+    """Native reasoning as Kiro streams it (addendum §1.4): summary text deltas, then one signature-only frame
+    (by default the fake's own valid signature of the summary, so a client replaying it is accepted)."""
+    signed = signature if signature is not None else fake_signature(summary)
+    return [*(frames.reasoning(part) for part in split_text(summary, pieces)), frames.reasoning("", signed)]
 
 
 def probe_stream(text: str = "ok", *, reasoning: str | None = None, metering: bool = True, context: bool = True,
