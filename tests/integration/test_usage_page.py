@@ -91,7 +91,8 @@ def test_the_page_shows_the_fake_numbers_refuses_a_wrong_key_and_calls_only_the_
 
     page.fill("#key", "not-the-key")
     page.click("#key-form button[type=submit]")
-    page.wait_for_function("document.getElementById('key-error').textContent.includes('refused')")
+    # A locator wait, not wait_for_function: the page's CSP (rightly) forbids the eval that polling a string needs.
+    page.locator("#key-error", has_text="refused").wait_for()
     assert page.is_hidden("#dashboard")
     assert page.evaluate("sessionStorage.getItem('kiroGatewayKey')") is None
 
