@@ -1,5 +1,5 @@
-"""`kiro-gateway`: run the gateway locally (`serve`), check the setup live (`doctor`) and manage the deployed secret
-(`secret push|show`)."""
+"""`kiro-gateway`: run the gateway locally (`serve`), check the setup live (`doctor`), manage the deployed secret
+(`secret push|show`) and the client keys (`keys create|list|revoke|set-limits`)."""
 
 from __future__ import annotations
 
@@ -56,8 +56,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"PROXY_API_KEY is not set; this run accepts the generated key: {settings.proxy_api_key}",
               file=sys.stderr)
     sys.stderr.flush()
+    # proxy_headers off: the peer address is the truth unless TRUSTED_PROXY_IPS says otherwise (gateway.client_keys)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, proxy_headers=False)
     return 0
 
 
@@ -82,9 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("--yes", action="store_true", help="do not ask before sending the paid requests")
     doctor_parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     doctor_parser.set_defaults(handler=doctor)
-    from gateway import cli_secret
+    from gateway import cli_keys, cli_secret
 
     cli_secret.register(commands)
+    cli_keys.register(commands)
     return parser
 
 

@@ -130,3 +130,8 @@ def _finish_record(record: RequestRecord, stats: AnswerStats, streamed: bool) ->
         error_kind=stats.error_kind,
         streamed=streamed,
     )
+    observability.record_key_request(
+        str(record.fields.get("client_key", "")), input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0, credits=usage.credits if usage else None,
+        error_kind=stats.error_kind,
+    )
