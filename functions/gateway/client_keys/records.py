@@ -217,7 +217,8 @@ class KeyRing:
         salt = raw.get("salt")
         if not isinstance(salt, str) or not re.fullmatch(r"[0-9a-f]{32,128}", salt):
             raise KeyRecordError("the client key document has no valid salt")
-        entries = raw.get("keys") or []
+        entries = raw.get("keys")
+        entries = [] if entries is None else entries
         if not isinstance(entries, list):
             raise KeyRecordError("keys must be a list")
         keys = tuple(ClientKey.from_json(entry) for entry in entries)
