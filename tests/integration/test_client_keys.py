@@ -284,3 +284,25 @@ def test_logs_name_keys_but_never_hold_a_key_hash_or_salt(deployment: Deployment
     assert any(line.get("refused") == "rpm" and line.get("status") == 429 for line in requests)
     assert any(line.get("refused") == "concurrency" for line in requests)
     assert any("failed authentication" in line.get("message", "") for line in lines)
+
+
+def test_behind_the_web_adapter_the_request_context_is_the_source(fake: FakeKiro,
+                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    """AWS_LWA_PORT set (as on Lambda): the adapter's request context names the caller, whatever else is sent."""
+    home = tmp_path_factory.mktemp("home")
+    env = gateway_env(fake, home, AWS_LWA_PORT="8000", AUTH_FAILURES_PER_MINUTE="3", AUTH_BLOCK_SECONDS="120")
+
+    def headers(source: str, key: str) -> dict[str, str]:
+        return {"x-api-key": key, "x-amzn-request-context": json.dumps({"http": {"sourceIp": source}}),
+                "x-forwarded-for": "203.0.113.250"}
+
+    with GatewayProcess(env, home) as gateway:
+        for _ in range(3):
+            response = httpx.get(gateway.url + "/v1/models", headers=headers("198.51.100.7", "wrong-key-guess"))
+            assert response.status_code == 401
+        blocked = httpx.post(gateway.url + ANTHROPIC, json=BODIES[ANTHROPIC], headers=headers("198.51.100.7", API_KEY))
+        assert_rate_limited(blocked, ANTHROPIC, "failed authentications")
+        assert 60 < int(blocked.headers["retry-after"]) <= 120
+        # Same forwarded-for header, same peer (the adapter), another caller: unaffected.
+        assert httpx.post(gateway.url + ANTHROPIC, json=BODIES[ANTHROPIC],
+                          headers=headers("198.51.100.8", API_KEY)).status_code == 200
