@@ -17,6 +17,7 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from gateway import openapi_bodies
+    from gateway.client_keys.gate import ClientGate, SlotReleaseMiddleware
     from gateway.error_guard import ErrorGuardMiddleware
     from gateway.http_io import error_response
     from gateway.logging_setup import SCRUBBER
@@ -26,7 +27,7 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
     from gateway.routes import openai as openai_routes
     from gateway.routes import responses as responses_routes
     from gateway.routes import usage as usage_routes
-    from gateway.routes.deps import check_api_key, presented_key, runtime_of
+    from gateway.routes.deps import runtime_of
     from gateway.runtime_holder import RuntimeHolder
     from gateway.settings import Settings
     from gateway.snapstart import install as install_snapstart_hooks
@@ -38,8 +39,10 @@ VERSION = "0.1.0"
 
 
 async def require_api_key(request: Request) -> None:
+    """The client key check, its limits and the failed-authentication throttle (gateway.client_keys.gate)."""
     runtime = await runtime_of(request)
-    check_api_key(await runtime.proxy_api_key(), presented_key(request))
+    gate: ClientGate = request.app.state.client_gate
+    await gate.admit(request, runtime.proxy_api_key)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Kiro Gateway", version=VERSION, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.runtime = holder
     app.state.settings = settings
+    app.state.client_gate = ClientGate.from_settings(settings)
 
     protected = [Depends(require_api_key)]
     app.include_router(openai_routes.router, dependencies=protected)
@@ -101,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     openapi_bodies.install(app)
     app.add_middleware(ErrorGuardMiddleware)  # innermost: unexpected errors and hang-ups end cleanly
+    app.add_middleware(SlotReleaseMiddleware)  # a client key's concurrency slot outlives the whole response
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(RequestLogMiddleware, debug_mode=settings.debug_mode, debug_dir=settings.debug_dir)
     return app

@@ -1,6 +1,6 @@
 """`kiro-gateway`: run the gateway locally (`serve`), check the setup live (`doctor`), manage the deployed secret
-(`secret push|show`), sign in without the IDE (`login --device`), manage several accounts (`accounts`) and show
-credits (`usage`)."""
+(`secret push|show`), sign in without the IDE (`login --device`), manage several accounts (`accounts`), show
+credits (`usage`) and manage the client keys (`keys create|list|revoke|set-limits`)."""
 
 from __future__ import annotations
 
@@ -66,8 +66,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"PROXY_API_KEY is not set; this run accepts the generated key: {settings.proxy_api_key}",
               file=sys.stderr)
     sys.stderr.flush()
+    # proxy_headers off: the peer address is the truth unless TRUSTED_PROXY_IPS says otherwise (gateway.client_keys)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, proxy_headers=False)
     return 0
 
 
@@ -92,12 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("--yes", action="store_true", help="do not ask before sending the paid requests")
     doctor_parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     doctor_parser.set_defaults(handler=doctor)
-    from gateway import cli_accounts, cli_login, cli_secret, cli_usage
+    from gateway import cli_accounts, cli_keys, cli_login, cli_secret, cli_usage
 
     cli_secret.register(commands)
     cli_login.register(commands)
     cli_accounts.register(commands)
     cli_usage.register(commands)
+    cli_keys.register(commands)
     return parser
 
 

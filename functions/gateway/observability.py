@@ -169,3 +169,60 @@ def record_token_refresh(outcome: str) -> None:
             metrics.flush_metrics()
     except Exception as error:
         log.warning("could not emit refresh metrics: %s", type(error).__name__)
+
+
+def record_key_request(client_key: str, input_tokens: int, output_tokens: int, credits: float | None,
+                       error_kind: str | None) -> None:
+    """Per-key figures: Requests, InputTokens, OutputTokens, Credits (when metered) and Errors with dimension
+    `client_key` (a key's name, never the key; names are chosen by the owner, so the dimension stays small)."""
+    if not client_key or not metrics_enabled():
+        return
+    try:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        with _lock:
+            metrics = _get_metrics()
+            metrics.add_dimension(name="client_key", value=str(client_key)[:64])
+            metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=max(0, int(input_tokens)))
+            metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=max(0, int(output_tokens)))
+            if credits is not None:
+                metrics.add_metric(name="Credits", unit=MetricUnit.Count, value=max(0.0, float(credits)))
+            metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1 if error_kind else 0)
+            metrics.flush_metrics()
+    except Exception as error:
+        log.warning("could not emit per-key metrics: %s", type(error).__name__)
+
+
+def record_key_refusal(client_key: str, limit: str) -> None:
+    """LimitRefusals with dimensions `client_key` and `limit` (rpm, concurrency, ...): a request refused with 429."""
+    if not metrics_enabled():
+        return
+    try:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        with _lock:
+            metrics = _get_metrics()
+            metrics.add_dimension(name="client_key", value=str(client_key)[:64])
+            metrics.add_dimension(name="limit", value=str(limit)[:32])
+            metrics.add_metric(name="LimitRefusals", unit=MetricUnit.Count, value=1)
+            metrics.flush_metrics()
+    except Exception as error:
+        log.warning("could not emit refusal metrics: %s", type(error).__name__)
+
+
+def record_auth_failure(blocked: bool) -> None:
+    """AuthFailures (and AuthBlocks when this failure blocked its address); no address or key is recorded."""
+    if not metrics_enabled():
+        return
+    try:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        with _lock:
+            metrics = _get_metrics()
+            metrics.add_metric(name="AuthFailures", unit=MetricUnit.Count, value=1)
+            if blocked:
+                metrics.add_metric(name="AuthBlocks", unit=MetricUnit.Count, value=1)
+            metrics.flush_metrics()
+    except Exception as error:
+        log.warning("could not emit authentication metrics: %s", type(error).__name__)

@@ -16,11 +16,10 @@ from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from gateway import observability
-from gateway.client_keys import client_key_name
 from gateway.http_io import SSE_HEADERS, ModelT, parse_model, read_json
 from gateway.pipeline import AnswerStats
 from gateway.request_log import RequestRecord, record_of
-from gateway.routes.deps import presented_key, runtime_of
+from gateway.routes.deps import runtime_of
 from gateway.runtime import GatewayRuntime, PreparedAnswer
 from gateway.session_edge import request_session
 from gateway.usage.counters import RequestUsage
@@ -88,7 +87,6 @@ async def read_conversation(
     parsed = parse_model(model, await read_json(request, settings.max_request_body_bytes, settings.json_limits))
     conversation = adapter(parsed, runtime.conversion)
     conversation.session = request_session(request, parsed)
-    record_of(request).update(client_key=client_key_name(presented_key(request)))
     return runtime, parsed, conversation
 
 
@@ -150,6 +148,11 @@ async def _finish_record(runtime: GatewayRuntime, record: RequestRecord, stats: 
         error_kind=stats.error_kind,
         streamed=streamed,
         credits=usage.credits if usage else None,
+    )
+    observability.record_key_request(
+        str(record.fields.get("client_key", "")), input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0, credits=usage.credits if usage else None,
+        error_kind=stats.error_kind,
     )
     fields = record.fields
     await runtime.usage.record(RequestUsage(

@@ -7,6 +7,7 @@ paths survive; `~` is expanded in paths. A bad value fails at start-up with one 
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -16,6 +17,7 @@ from gateway.json_limits import JsonLimits
 
 TRUE_WORDS = {"1", "true", "yes", "on", "enabled"}
 FALSE_WORDS = {"0", "false", "no", "off", "disabled", ""}
+DEFAULT_CLIENT_KEYS_FILE = "~/.kiro-gateway/client-keys.json"
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,14 @@ class Settings:
     max_json_array_items: int = 100_000
     max_json_object_keys: int = 10_000
     max_json_string_chars: int = 10_000_000
+    # client keys and limits (gateway.client_keys; README "Client keys and limits")
+    kiro_client_keys_file: str = ""  # default ~/.kiro-gateway/client-keys.json, unless the keys live in the secret
+    client_keys_cache_seconds: float = 30.0  # the secret's clientKeys are re-read this often (a revocation's delay)
+    client_key_slot_lease_seconds: float = 900.0  # a concurrency slot's longest life (a crashed holder's leak)
+    auth_failures_per_minute: int = 20  # failed authentications from one address before it is blocked
+    auth_block_seconds: float = 300.0  # how long a blocked address gets 429
+    trusted_proxy_ips: str = ""  # peers whose X-Forwarded-For is believed (comma-separated, or *)
+    aws_lwa_port: str = ""  # set under the Lambda Web Adapter: its request context names the caller's address
     # credentials (one source; see gateway.auth.sources)
     refresh_token: str = ""
     profile_arn: str = ""
@@ -158,6 +168,18 @@ class Settings:
                      "max_json_string_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.upper()} must be a positive number")
+        if not 0 < self.client_keys_cache_seconds <= 60:
+            raise ConfigError("CLIENT_KEYS_CACHE_SECONDS must be more than 0 and at most 60")
+        if not 1 <= self.auth_failures_per_minute <= 20:
+            raise ConfigError("AUTH_FAILURES_PER_MINUTE must be between 1 and 20")
+        if self.auth_block_seconds <= 0 or self.client_key_slot_lease_seconds <= 0:
+            raise ConfigError("AUTH_BLOCK_SECONDS and CLIENT_KEY_SLOT_LEASE_SECONDS must be positive (seconds)")
+        for entry in filter(None, (part.strip() for part in self.trusted_proxy_ips.split(","))):
+            try:
+                if entry != "*":
+                    ipaddress.ip_address(entry.strip("[]"))
+            except ValueError:
+                raise ConfigError(f"TRUSTED_PROXY_IPS: {entry!r} is not an IP address (or *)") from None
         if not 0 < self.server_port < 65536:
             raise ConfigError(f"SERVER_PORT must be a TCP port, not {self.server_port}")
         if self.web_search_max_uses < 1 or self.web_search_max_query_chars < 1 or self.web_search_timeout <= 0:
@@ -186,6 +208,13 @@ class Settings:
     def json_limits(self) -> JsonLimits:
         return JsonLimits(max_depth=self.max_json_depth, max_array_items=self.max_json_array_items,
                           max_object_keys=self.max_json_object_keys, max_string_chars=self.max_json_string_chars)
+
+    @property
+    def client_keys_path(self) -> Path | None:
+        """KIRO_CLIENT_KEYS_FILE; by default ~/.kiro-gateway/client-keys.json, except on AWS (keys in the secret)."""
+        if self.kiro_client_keys_file:
+            return Path(self.kiro_client_keys_file).expanduser()
+        return None if self.kiro_secret_id else Path(DEFAULT_CLIENT_KEYS_FILE).expanduser()
 
     @property
     def api_region(self) -> str:

@@ -1,13 +1,10 @@
-"""Shared route plumbing: the runtime and the client API key check."""
+"""Shared route plumbing: the runtime and the key a client presented (checked by `gateway.client_keys.gate`)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import TYPE_CHECKING
 
 from fastapi import Request
-
-from kiro_core.errors import ErrorKind, GatewayError
 
 if TYPE_CHECKING:
     from gateway.runtime import GatewayRuntime
@@ -29,15 +26,3 @@ def presented_key(request: Request) -> str:
         if scheme.lower() == "bearer":
             key = value.strip()
     return key
-
-
-def check_api_key(expected: str, presented: str) -> None:
-    """Constant-time comparison; a missing or wrong key never reaches upstream."""
-    if not expected:
-        raise GatewayError(ErrorKind.AUTHENTICATION, "The gateway has no PROXY_API_KEY configured; set one and "
-                           "restart it.")
-    if not presented:
-        raise GatewayError(ErrorKind.AUTHENTICATION, "Missing API key: send it as 'x-api-key' or "
-                           "'Authorization: Bearer <key>'.")
-    if not hmac.compare_digest(expected.encode(), presented.encode()):
-        raise GatewayError(ErrorKind.AUTHENTICATION, "Invalid API key.")

@@ -1,0 +1,68 @@
+"""Reading and changing the key ring where it is kept, for `kiro-gateway keys`: the local file or the secret.
+
+The secret also holds the Kiro credentials, which the deployed gateway rewrites whenever it rotates the refresh
+token. Secrets Manager has no conditional write, so a change here is a read-modify-write checked afterwards: once our
+version is written, the version it displaced (now `AWSPREVIOUS`) must be the one we read. If it is not, someone
+(the gateway rotating its token) wrote in between and our write carried stale credentials: the change is applied
+again on top of that version and written once more, so the rotated token is restored within moments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.client_keys.records import KeyRing
+from gateway.client_keys.sources import SECRET_FIELD
+
+Change = Callable[[KeyRing], KeyRing]
+_ATTEMPTS = 5
+
+
+def read_file(path: Path) -> KeyRing | None:
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    return KeyRing.from_document(json.loads(text)) if text.strip() else None
+
+
+def edit_file(path: Path, change: Change) -> KeyRing:
+    """Apply `change` to the file's ring (a new one, with a fresh salt, when there is none) and save it (0600)."""
+    from gateway.stores.local import atomic_write_json
+
+    ring = change(read_file(path) or KeyRing.new())
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write_json(path, ring.to_document())
+    return ring
+
+
+def _document(answer: dict[str, Any]) -> dict[str, Any]:
+    document = json.loads(answer.get("SecretString") or "{}")
+    if not isinstance(document, dict):
+        raise ValueError("the secret does not hold a JSON object")
+    return document
+
+
+def read_secret(client: Any, secret_id: str) -> tuple[KeyRing | None, dict[str, Any]]:
+    """(the ring, the whole document) of the secret."""
+    document = _document(client.get_secret_value(SecretId=secret_id))
+    return KeyRing.from_document(document.get(SECRET_FIELD)), document
+
+
+def edit_secret(client: Any, secret_id: str, change: Change) -> KeyRing:
+    """Apply `change` to the secret's ring and write it back, re-applying it if another write came in between."""
+    answer = client.get_secret_value(SecretId=secret_id)
+    base_version, document = answer["VersionId"], _document(answer)
+    for _ in range(_ATTEMPTS):
+        ring = change(KeyRing.from_document(document.get(SECRET_FIELD)) or KeyRing.new())
+        document[SECRET_FIELD] = ring.to_document()
+        written = client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(document, separators=(",", ":")))
+        displaced = client.get_secret_value(SecretId=secret_id, VersionStage="AWSPREVIOUS")
+        if displaced["VersionId"] in (base_version, written["VersionId"]):
+            return ring  # nobody in between (or someone wrote after us, on top of our version)
+        # Someone wrote between our read and our write: start again from their version, replacing ours.
+        base_version, document = written["VersionId"], _document(displaced)
+    raise RuntimeError(f"the secret {secret_id} kept changing while the client keys were written; run the command "
+                       "again")

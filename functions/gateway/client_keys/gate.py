@@ -1,0 +1,222 @@
+"""The per-request gate in front of every protected route: who is calling, and may they, now?
+
+In order, before anything is read or sent upstream:
+
+1. the caller's address (`source_address`) is refused with 429 while it is blocked for failed authentications;
+2. the presented key is matched, in constant time, against `PROXY_API_KEY` (the unlimited key "default") and the key
+   ring; a missing or unknown key is a failed authentication, counted for the address (the one that reaches
+   `AUTH_FAILURES_PER_MINUTE` blocks it for `AUTH_BLOCK_SECONDS`), and a 401. A revoked or expired key is a 401
+   too, but not counted: it is a known key that stopped working, not a guess, and must not lock out an office;
+3. for generation requests (chat completions, messages, responses; not `/v1/models` or `count_tokens`) of a named
+   key: its rpm window, its credit budget (`budget.check_budget`, pending), then a concurrency slot, held until the
+   response has ended (`SlotReleaseMiddleware`), the client's hang-up included.
+
+Refusals are `GatewayError(RATE_LIMIT)`: 429 in the client's shape, `Retry-After`, a message naming the limit. The
+caller's key name goes on the request record (`client_key`, for the request log, metrics and usage counters) and on
+`request.state.client_key`; the key itself is never recorded.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import anyio
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import observability
+from gateway.client_keys import DEFAULT_KEY_NAME
+from gateway.client_keys.budget import check_budget
+from gateway.client_keys.limiter import Limiter, MemoryLimiter
+from gateway.client_keys.records import ClientKey
+from gateway.client_keys.source_address import parse_trusted, source_address
+from gateway.client_keys.sources import FileKeySource, KeyRegistry, SecretKeySource
+from gateway.request_log import record_of
+from gateway.routes.deps import presented_key
+from kiro_core.errors import ErrorKind, GatewayError
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GENERATION_PATHS = frozenset({"/v1/chat/completions", "/v1/messages", "/v1/responses"})
+RATE_WINDOW = 60.0  # seconds: rpm and failed authentications are counted per minute
+CONCURRENCY_RETRY_AFTER = 1.0
+LOCAL_FILE_MAX_AGE = 1.0
+_SLOT = "client_key_slot"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request authenticated as: a key name, with its record (None for the default key)."""
+
+    name: str
+    key: ClientKey | None = None
+
+
+def authenticated_key_name(request: Request) -> str | None:
+    """The name of the key this request authenticated with (None before authentication)."""
+    caller = getattr(request.state, "client_key", None)
+    return caller.name if isinstance(caller, Caller) else None
+
+
+class ClientGate:
+    def __init__(self, registry: KeyRegistry | None, limiter: Limiter, *, failures_per_minute: int = 20,
+                 block_seconds: float = 300.0, slot_lease: float = 900.0, trusted: frozenset[str] = frozenset(),
+                 behind_web_adapter: bool = False) -> None:
+        self.registry = registry
+        self.limiter = limiter
+        self.failures_per_minute = failures_per_minute
+        self.block_seconds = block_seconds
+        self.slot_lease = slot_lease
+        self.trusted = trusted
+        self.behind_web_adapter = behind_web_adapter
+        self._blocked: dict[str, float] = {}  # address -> monotonic end of its block, as this process last saw it
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClientGate:
+        """Keys from the file or the secret; counts in DynamoDB when KIRO_STATE_TABLE is set, else in memory."""
+        registry = None
+        path = settings.client_keys_path
+        if path is not None:
+            registry = KeyRegistry(FileKeySource(path), LOCAL_FILE_MAX_AGE)
+        elif settings.kiro_secret_id:
+            registry = KeyRegistry(SecretKeySource(settings.kiro_secret_id), settings.client_keys_cache_seconds)
+        limiter: Limiter
+        if settings.kiro_state_table:
+            from gateway.client_keys.dynamo_limiter import DynamoLimiter
+
+            limiter = DynamoLimiter(settings.kiro_state_table)
+        else:
+            limiter = MemoryLimiter()
+        return cls(registry, limiter, failures_per_minute=settings.auth_failures_per_minute,
+                   block_seconds=settings.auth_block_seconds, slot_lease=settings.client_key_slot_lease_seconds,
+                   trusted=parse_trusted(settings.trusted_proxy_ips), behind_web_adapter=bool(settings.aws_lwa_port))
+
+    async def admit(self, request: Request, proxy_api_key: Callable[[], Awaitable[str]]) -> Caller:
+        """Authenticate and count the request; raises GatewayError (401 or 429) when it may not go on."""
+        source = source_address(request.scope, self.trusted, self.behind_web_adapter)
+        blocked = await self._blocked_for(source)
+        if blocked > 0:
+            record_of(request).update(refused="auth_block")
+            raise GatewayError(ErrorKind.RATE_LIMIT, (
+                f"Too many failed authentications from this address ({self.failures_per_minute} in a minute); "
+                f"this address is blocked: retry after {math.ceil(blocked)} s."), retry_after=blocked)
+        caller = await self._authenticate(presented_key(request), await proxy_api_key(), source)
+        request.state.client_key = caller
+        record_of(request).update(client_key=caller.name)
+        if caller.key is not None and request.url.path in GENERATION_PATHS:
+            await self._enforce(request, caller.key)
+        return caller
+
+    async def _blocked_for(self, source: str) -> float:
+        """Seconds `source` stays blocked; a block seen once is remembered, so a blocked address hammering this
+        instance costs no further reads of the shared counter."""
+        now = time.monotonic()
+        until = self._blocked.get(source)
+        if until is not None and until > now:
+            return until - now
+        blocked = await self.limiter.wait_for(f"authfail#{source}", self.failures_per_minute)
+        if blocked > 0:
+            if len(self._blocked) > 4096:
+                self._blocked = {address: end for address, end in self._blocked.items() if end > now}
+            self._blocked[source] = now + blocked
+        return blocked
+
+    async def _authenticate(self, presented: str, proxy_key: str, source: str) -> Caller:
+        ring = await self.registry.ring() if self.registry is not None else None
+        if not proxy_key and not (ring and ring.keys):
+            raise GatewayError(ErrorKind.AUTHENTICATION, "The gateway has no PROXY_API_KEY and no client keys "
+                               "configured; set one (or run `kiro-gateway keys create`) and restart it.")
+        if not presented:
+            await self._failed(source, "missing key")
+            raise GatewayError(ErrorKind.AUTHENTICATION, "Missing API key: send it as 'x-api-key' or "
+                               "'Authorization: Bearer <key>'.")
+        default = bool(proxy_key) and hmac.compare_digest(proxy_key.encode(), presented.encode("utf-8", "replace"))
+        key = ring.find(presented) if ring else None
+        if default:
+            return Caller(DEFAULT_KEY_NAME)
+        if key is None:
+            await self._failed(source, "invalid key")
+            raise GatewayError(ErrorKind.AUTHENTICATION, "Invalid API key.")
+        state = key.state(datetime.now(UTC))
+        if state != "active":
+            log.info("refused the %s client key %r", state, key.name)
+            raise GatewayError(ErrorKind.AUTHENTICATION, "This API key has been revoked." if state == "revoked"
+                               else "This API key has expired.")
+        return Caller(key.name, key)
+
+    async def _failed(self, source: str, reason: str) -> None:
+        verdict = await self.limiter.hit(f"authfail#{source}", self.failures_per_minute, RATE_WINDOW,
+                                         hold=self.block_seconds)
+        blocked = verdict.count >= self.failures_per_minute
+        log.warning("failed authentication (%s) from %s: %d in this window%s", reason, source, verdict.count,
+                    "; address blocked" if blocked else "")
+        observability.record_auth_failure(blocked)
+
+    async def _enforce(self, request: Request, key: ClientKey) -> None:
+        limits = key.limits
+        if limits.rpm is not None:
+            verdict = await self.limiter.hit(f"ckrate#{key.name}", limits.rpm, RATE_WINDOW)
+            if not verdict.allowed:
+                self._refused(request, key.name, "rpm")
+                raise GatewayError(ErrorKind.RATE_LIMIT, (
+                    f"Rate limit of client key '{key.name}' reached: rpm {limits.rpm} (requests per minute). "
+                    f"Retry after {math.ceil(verdict.retry_after)} s."), retry_after=verdict.retry_after)
+        await check_budget(key, datetime.now(UTC))
+        if limits.concurrency is not None:
+            slots = f"ckslots#{key.name}"
+            token = await self.limiter.acquire(slots, limits.concurrency, self.slot_lease)
+            if token is None:
+                self._refused(request, key.name, "concurrency")
+                raise GatewayError(ErrorKind.RATE_LIMIT, (
+                    f"Concurrency limit of client key '{key.name}' reached: concurrency {limits.concurrency} "
+                    "(requests at the same time). Retry when one of them has finished."),
+                    retry_after=CONCURRENCY_RETRY_AFTER)
+            request.scope.setdefault("state", {})[_SLOT] = (self.limiter, slots, token)
+
+    @staticmethod
+    def _refused(request: Request, name: str, limit: str) -> None:
+        record_of(request).update(refused=limit)
+        observability.record_key_refusal(name, limit)
+
+
+class SlotReleaseMiddleware:
+    """Gives a request's concurrency slot back once its response has ended (streamed, failed or abandoned).
+
+    Pure ASGI: the slot is released just before the last body message goes out (so a client that sends its next
+    request the moment an answer ends finds the slot free), or, when no last message is sent (the client hung up, or
+    the app failed), once the app returns."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def release() -> None:
+            slot = scope.get("state", {}).pop(_SLOT, None)
+            if slot is not None:
+                limiter, key, token = slot
+                with anyio.CancelScope(shield=True):
+                    await limiter.release(key, token)
+
+        async def send_after_release(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await release()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_release)
+        finally:
+            await release()
