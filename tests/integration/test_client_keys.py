@@ -92,7 +92,8 @@ def deployment(request: pytest.FixtureRequest, fake: FakeKiro,
     outputs = []
     for name, limits in (("fast", ["--rpm", "3"]), ("narrow", ["--concurrency", "2"]),
                          ("hangup", ["--concurrency", "2"]), ("spare", []),
-                         ("budgeted", ["--daily-credits", "2.5", "--monthly-credits", "40"])):
+                         ("budgeted", ["--daily-credits", "2.5", "--monthly-credits", "40"]),
+                         ("thrifty", ["--daily-credits", "1"]), ("monthly", ["--monthly-credits", "0.5"])):
         result = cli("create", "--name", name, *limits)
         assert result.returncode == 0, result.stderr
         keys[name] = result.stdout.strip().splitlines()[-1]
@@ -305,3 +306,18 @@ def test_behind_the_web_adapter_the_request_context_is_the_source(fake: FakeKiro
         # Same forwarded-for header, same peer (the adapter), another caller: unaffected.
         assert httpx.post(gateway.url + ANTHROPIC, json=BODIES[ANTHROPIC],
                           headers=headers("198.51.100.8", API_KEY)).status_code == 200
+
+
+@pytest.mark.parametrize(("name", "budget"), [("thrifty", "dailyCredits"), ("monthly", "monthlyCredits")])
+def test_a_credit_budget_trips_after_the_credits_the_fake_reports(deployment: Deployment, fake: FakeKiro,
+                                                                  name: str, budget: str) -> None:
+    key = deployment.keys[name]
+    spend = 0.4 if name == "thrifty" else 0.2  # three answers: 1.2 of 1 credit, 0.6 of 0.5
+    for i, route in enumerate((OPENAI, ANTHROPIC, OPENAI)):
+        fake.enqueue_chat(text_stream("paid for", credits=spend))
+        assert post(deployment.gateway(i), route, key).status_code == 200, f"answer {i + 1} is within the budget"
+    before = len(fake.requests("chat"))
+    assert_rate_limited(post(deployment.gateway(3), OPENAI, key), OPENAI, budget)
+    assert_rate_limited(post(deployment.gateway(4), ANTHROPIC, key), ANTHROPIC, budget)
+    assert len(fake.requests("chat")) == before  # refused before anything went upstream
+    assert post(deployment.gateway(5), OPENAI, API_KEY).status_code == 200  # other keys are unaffected

@@ -1,27 +1,43 @@
 """Daily and monthly credit budgets of a client key: checked before a request starts.
 
-PENDING. The budgets are stored (`KeyLimits.daily_credits` / `monthly_credits`, set by `kiro-gateway keys create
---daily-credits/--monthly-credits` and `keys set-limits`) but not enforced yet: they need the credits spent per key
-name today and this month, which the per-key usage counters (credits counted from Kiro's metering events, an
-estimate before the answer and the metered figure after it) will provide. Until those land every request is allowed.
-
-How it plugs in: `check_budget` is awaited by `gateway.client_keys.gate.ClientGate` for every generation request of
-a named key, after its rpm check and before its concurrency slot (the default key has no budget). Once the counters
-exist it reads the key's spent credits for the current UTC day and month and, when a budget is used up, raises
-`GatewayError(ErrorKind.RATE_LIMIT, "Daily credit budget of client key 'NAME' used up: 12.5 of 12.5 credits
-(dailyCredits). ...", retry_after=<seconds to the next UTC day or month>)`: a 429 in the client's shape with
-`Retry-After`, nothing sent upstream.
+Credits are the ones Kiro's metering events reported, counted per client-key name per UTC day by the usage
+counters (`gateway.usage`, the same figures `GET /v1/usage` shows). A budget is checked against what the key has
+spent before the request starts: requests already running when the budget runs out finish (their credits are known
+only at their end), so a key can overshoot by the cost of the answers it had in flight — bounded by its concurrency
+limit. A used-up budget is a 429 in the client's shape with `Retry-After` (seconds to the next UTC day or month)
+and a message naming the budget; nothing is sent upstream.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from gateway.client_keys.records import ClientKey
+from kiro_core.errors import ErrorKind, GatewayError
+
+# (credits spent today, credits spent this month) by a key name.
+SpentCredits = Callable[[str], Awaitable[tuple[float, float]]]
 
 
-async def check_budget(key: ClientKey, now: datetime) -> None:
-    """Refuse (GatewayError RATE_LIMIT with retry_after) when `key` has spent its daily or monthly credits.
+def _next_day(now: datetime) -> datetime:
+    return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
 
-    Pending: allows everything (see the module docstring)."""
-    return None
+
+def _next_month(now: datetime) -> datetime:
+    return datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+
+
+async def check_budget(key: ClientKey, now: datetime, spent: SpentCredits) -> None:
+    """Refuse (GatewayError RATE_LIMIT with retry_after) when `key` has spent its daily or monthly credits."""
+    daily, monthly = key.limits.daily_credits, key.limits.monthly_credits
+    if daily is None and monthly is None:
+        return
+    today, month = await spent(key.name)
+    for budget, used, name, period, resets in ((daily, today, "dailyCredits", "Daily", _next_day(now)),
+                                               (monthly, month, "monthlyCredits", "Monthly", _next_month(now))):
+        if budget is not None and used >= budget:
+            wait = max(1.0, (resets - now).total_seconds())
+            raise GatewayError(ErrorKind.RATE_LIMIT, (
+                f"{period} credit budget of client key '{key.name}' used up: {used:g} of {budget:g} credits "
+                f"({name}). It resets at {resets.isoformat().replace('+00:00', 'Z')}."), retry_after=wait)

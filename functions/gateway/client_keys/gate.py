@@ -8,7 +8,7 @@ In order, before anything is read or sent upstream:
    `AUTH_FAILURES_PER_MINUTE` blocks it for `AUTH_BLOCK_SECONDS`), and a 401. A revoked or expired key is a 401
    too, but not counted: it is a known key that stopped working, not a guess, and must not lock out an office;
 3. for generation requests (chat completions, messages, responses; not `/v1/models` or `count_tokens`) of a named
-   key: its rpm window, its credit budget (`budget.check_budget`, pending), then a concurrency slot, held until the
+   key: its rpm window, its credit budget (`budget.check_budget`), then a concurrency slot, held until the
    response has ended (`SlotReleaseMiddleware`), the client's hang-up included.
 
 Refusals are `GatewayError(RATE_LIMIT)`: 429 in the client's shape, `Retry-After`, a message naming the limit. The
@@ -39,7 +39,7 @@ from gateway.client_keys.records import ClientKey
 from gateway.client_keys.source_address import parse_trusted, source_address
 from gateway.client_keys.sources import FileKeySource, KeyRegistry, SecretKeySource
 from gateway.request_log import record_of
-from gateway.routes.deps import presented_key
+from gateway.routes.deps import presented_key, runtime_of
 from kiro_core.errors import ErrorKind, GatewayError
 
 if TYPE_CHECKING:
@@ -171,7 +171,13 @@ class ClientGate:
                 raise GatewayError(ErrorKind.RATE_LIMIT, (
                     f"Rate limit of client key '{key.name}' reached: rpm {limits.rpm} (requests per minute). "
                     f"Retry after {math.ceil(verdict.retry_after)} s."), retry_after=verdict.retry_after)
-        await check_budget(key, datetime.now(UTC))
+        if limits.daily_credits is not None or limits.monthly_credits is not None:
+            runtime = await runtime_of(request)
+            try:
+                await check_budget(key, datetime.now(UTC), runtime.usage.key_credits)
+            except GatewayError:
+                self._refused(request, key.name, "budget")
+                raise
         if limits.concurrency is not None:
             slots = f"ckslots#{key.name}"
             token = await self.limiter.acquire(slots, limits.concurrency, self.slot_lease)

@@ -37,6 +37,16 @@ class UsageService:
             log.warning("could not count usage in %s: %s: %s", self.store.describe(), type(error).__name__,
                         str(error)[:200])
 
+    async def key_credits(self, key_name: str) -> tuple[float, float]:
+        """(credits spent today, credits spent this month) by the client key `key_name`, UTC days (budgets)."""
+        today = datetime.fromtimestamp(self._clock(), UTC).date()
+        month = counters.month_days(today)
+        days = await self.store.read(month)
+        by_key = counters.summary(days.get(day, {}) for day in month)["byKey"]
+        today_by_key = counters.summary([days.get(today.isoformat(), {})])["byKey"]
+        name = counters.label(key_name)
+        return (float(today_by_key.get(name, {}).get("credits", 0.0)), float(by_key.get(name, {}).get("credits", 0.0)))
+
     async def report(self) -> dict[str, Any]:
         """Kiro's plan and credits (cached) and the gateway's counters for today, this month and the last days."""
         now = self._clock()
