@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,6 +38,8 @@ _LIMIT_FLAGS = (("rpm", int, "requests per minute"), ("concurrency", int, "reque
 
 class CliError(Exception):
     """A problem to report in one line (exit status 1)."""
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -220,10 +224,48 @@ def _rows(ring: KeyRing | None, default_key: str, now: datetime) -> list[dict[st
     return rows
 
 
+def _usage_by_key(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(today's, this month's) usage per key name from the gateway's usage counters (the local SQLite file, or the
+    state table: KIRO_STATE_TABLE, `--table` or the stack's TableName output); None when they cannot be read."""
+    import asyncio
+
+    from gateway.cli_secret import CliError as SecretCliError
+    from gateway.cli_secret import stack_outputs
+    from gateway.settings import ConfigError, Settings
+    from gateway.usage import counters
+    from gateway.usage.store import build_usage_store
+
+    try:
+        settings = Settings.from_env()
+        if args.secret_id or args.stack_name:
+            table = getattr(args, "table", None) or settings.kiro_state_table or stack_outputs(args)[2].get("TableName")
+            if not table:
+                return None
+            settings = Settings.from_env({**os.environ, "KIRO_STATE_TABLE": table})
+        today = datetime.now(UTC).date()
+        month = counters.month_days(today)
+        days = asyncio.run(build_usage_store(settings).read(month))
+    except (ConfigError, SecretCliError, OSError, ValueError) as error:
+        log.info("no usage figures for `keys list`: %s", error)
+        return None
+    except Exception as error:  # an AWS error: the keys are still worth listing
+        log.info("no usage figures for `keys list`: %s", _aws_message(error))
+        return None
+    return (counters.summary([days.get(today.isoformat(), {})])["byKey"],
+            counters.summary(days.get(day, {}) for day in month)["byKey"])
+
+
 def list_keys(args: argparse.Namespace) -> int:
     place = _Place(args)
     ring = place.read()
     rows = _rows(ring, place.default_key, datetime.now(UTC))
+    usage = _usage_by_key(args)
+    if usage is not None:
+        from gateway.usage import counters
+
+        for row in rows:
+            name = counters.label(row["name"])
+            row["usage"] = {"today": usage[0].get(name, {}), "month": usage[1].get(name, {})}
     if args.json:
         print(json.dumps({"where": place.describe, "keys": rows}, indent=2))
         return 0
@@ -232,14 +274,18 @@ def list_keys(args: argparse.Namespace) -> int:
         print("  none yet: `kiro-gateway keys create --name NAME`")
         return 0
     header = ("NAME", "FINGERPRINT", "STATE", "RPM", "CONCURRENCY", "DAILY CREDITS", "MONTHLY CREDITS", "EXPIRES",
-              "CREATED")
+              "CREATED", "REQUESTS (MONTH)", "TOKENS IN/OUT", "CREDITS TODAY/MONTH", "ERRORS")
     table = [header]
     for row in rows:
         limits = row["limits"]
+        today, month = (row["usage"]["today"], row["usage"]["month"]) if "usage" in row else ({}, {})
+        figures = ("-", "-", "-", "-") if "usage" not in row else (
+            f"{month.get('requests', 0):g}", f"{month.get('inputTokens', 0):g}/{month.get('outputTokens', 0):g}",
+            f"{today.get('credits', 0):g}/{month.get('credits', 0):g}", f"{month.get('errors', 0):g}")
         table.append((row["name"], row["fingerprint"], row["state"],
                       *(_cell(limits.get(field)) for field in ("rpm", "concurrency", "dailyCredits",
                                                                "monthlyCredits")),
-                      row["expiresAt"] or "-", row["createdAt"] or "-"))
+                      row["expiresAt"] or "-", row["createdAt"] or "-", *figures))
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
     for line in table:
         print("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())

@@ -103,22 +103,31 @@ def _session(region: str | None) -> Any:
     return boto3.session.Session(region_name=region)
 
 
-def locate_secret(args: argparse.Namespace) -> tuple[str, str | None]:
-    """(secret id, region) from the arguments, samconfig.toml and the stack outputs."""
+def stack_outputs(args: argparse.Namespace) -> tuple[str | None, str | None, dict[str, str]]:
+    """(stack name, region, its outputs) from the arguments and samconfig.toml; no stack named → (None, region, {})."""
     config = read_samconfig(Path(args.config_file), args.config_env)
-    if args.secret_id:
-        return args.secret_id, args.region or _region_from_arn(args.secret_id) or config.get("region")
     region = args.region or config.get("region")
     stack = args.stack_name or config.get("stack_name")
     if not stack:
-        raise CliError(f"No secret given: pass --secret-id or --stack-name, or run from the directory with "
-                       f"{args.config_file} (written by `sam deploy --guided`).")
+        return None, region, {}
     cloudformation = _session(region).client("cloudformation")
     try:
         stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
     except Exception as error:
         raise CliError(f"Could not read the stack {stack!r}{_in(region)}: {_aws_message(error)}") from None
     outputs = {o.get("OutputKey"): o.get("OutputValue") for o in (stacks[0].get("Outputs") or [])} if stacks else {}
+    return stack, region, outputs
+
+
+def locate_secret(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(secret id, region) from the arguments, samconfig.toml and the stack outputs."""
+    config = read_samconfig(Path(args.config_file), args.config_env)
+    if args.secret_id:
+        return args.secret_id, args.region or _region_from_arn(args.secret_id) or config.get("region")
+    stack, region, outputs = stack_outputs(args)
+    if not stack:
+        raise CliError(f"No secret given: pass --secret-id or --stack-name, or run from the directory with "
+                       f"{args.config_file} (written by `sam deploy --guided`).")
     arn = outputs.get("SecretArn")
     if not arn:
         raise CliError(f"The stack {stack!r}{_in(region)} has no SecretArn output; is it this project's stack?")

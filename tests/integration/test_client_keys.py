@@ -80,8 +80,8 @@ def deployment(request: pytest.FixtureRequest, fake: FakeKiro,
     if request.param == "aws-stores":
         env = aws_backed(env, request.getfixturevalue("moto_endpoint"))
         env["CLIENT_KEYS_CACHE_SECONDS"] = str(CACHE_SECONDS)
-        cli = make_cli(aws_environment(request.getfixturevalue("moto_endpoint")), home,
-                       ["--secret-id", env["KIRO_SECRET_ID"]])
+        cli = make_cli({**aws_environment(request.getfixturevalue("moto_endpoint")),
+                        "KIRO_STATE_TABLE": env["KIRO_STATE_TABLE"]}, home, ["--secret-id", env["KIRO_SECRET_ID"]])
         processes, cache, secret = 2, float(CACHE_SECONDS), env["KIRO_SECRET_ID"]
         aws_env = aws_environment(request.getfixturevalue("moto_endpoint"))
     else:
@@ -321,3 +321,20 @@ def test_a_credit_budget_trips_after_the_credits_the_fake_reports(deployment: De
     assert_rate_limited(post(deployment.gateway(4), ANTHROPIC, key), ANTHROPIC, budget)
     assert len(fake.requests("chat")) == before  # refused before anything went upstream
     assert post(deployment.gateway(5), OPENAI, API_KEY).status_code == 200  # other keys are unaffected
+
+
+def test_keys_list_shows_each_keys_requests_tokens_and_credits(deployment: Deployment, fake: FakeKiro) -> None:
+    created = deployment.cli("create", "--name", "counted")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    time.sleep(deployment.cache_seconds + 0.5)  # the gateways learn new keys within their key cache interval
+    for i, route in enumerate((OPENAI, ANTHROPIC)):
+        fake.enqueue_chat(text_stream("counted", credits=0.3))
+        assert post(deployment.gateway(i), route, key).status_code == 200
+    listed = deployment.cli("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    row = next(row for row in json.loads(listed.stdout)["keys"] if row["name"] == "counted")
+    assert row["usage"]["month"]["requests"] == 2 and row["usage"]["today"]["credits"] == pytest.approx(0.6)
+    assert row["usage"]["month"]["inputTokens"] > 0 and row["usage"]["month"]["outputTokens"] > 0
+    table = deployment.cli("list").stdout
+    assert "CREDITS TODAY/MONTH" in table and key not in table

@@ -70,6 +70,7 @@ def increments(usage: RequestUsage) -> tuple[Counters, Counters]:
         kind = label(usage.error_kind)
         adds["errors"] = 1.0
         adds[f"error{SEP}{kind}"] = 1.0
+        adds[f"key{SEP}{key}{SEP}errors"] = 1.0  # per key too: `kiro-gateway keys list` shows them
         maxes[f"error_last{SEP}{kind}"] = float(int(usage.at))
     if usage.ttft_ms is not None:
         adds[f"ttft{SEP}{_bucket(usage.ttft_ms)}"] = 1.0
@@ -102,8 +103,9 @@ def summary(days: Iterable[Counters]) -> dict[str, Any]:
         table: dict[str, dict[str, float | int]] = {}
         for name, value in totals.items():
             parts = name.split(SEP)
-            if len(parts) == 3 and parts[0] == group and parts[2] in _JSON_NAMES:
-                table.setdefault(parts[1], {_JSON_NAMES[m]: 0 for m in METRICS})[_JSON_NAMES[parts[2]]] = _round(value)
+            if len(parts) == 3 and parts[0] == group and (parts[2] in _JSON_NAMES or parts[2] == "errors"):
+                row = table.setdefault(parts[1], {_JSON_NAMES[m]: 0 for m in METRICS})
+                row[_JSON_NAMES.get(parts[2], parts[2])] = _round(value)
         out[field] = dict(sorted(table.items(), key=lambda item: (-item[1]["credits"], item[0])))
     return out
 
