@@ -35,12 +35,12 @@ def _page() -> str:
     return PAGE.read_text(encoding="utf-8")
 
 
-@router.get("/v1/usage")
+@router.get("/v1/usage", response_model=None)  # no inferred model: keeps pydantic.v1 out of start-up
 async def usage(request: Request) -> dict[str, Any]:
     """Kiro's plan, credits and reset date (GetUsageLimits, cached) and the gateway's own counters."""
     return await (await runtime_of(request)).usage.report()
 
 
-@page_router.get("/usage", response_class=HTMLResponse, include_in_schema=False)
+@page_router.get("/usage", response_class=HTMLResponse, include_in_schema=False, response_model=None)
 async def usage_page() -> HTMLResponse:
     return HTMLResponse(_page(), headers=PAGE_HEADERS)
