@@ -23,12 +23,12 @@ Decisions worth knowing (reference §3.4, §3.6, §6):
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from kiro_core import strict_json
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.events import (
     ContentDelta,
@@ -70,17 +70,8 @@ _PASS_OPEN, _PASS_CLOSE = "<thinking>", "</thinking>\n\n"  # native reasoning sh
 GPT_PLACEHOLDER = "..."
 
 
-def _reject_non_finite(literal: str) -> float:
-    raise ValueError(f"non-finite number {literal!r}")
-
-
-def _finite_float(literal: str) -> float:
-    value = float(literal)
-    return value if math.isfinite(value) else _reject_non_finite(literal)
-
-
 # Tool arguments must reach the client as strict JSON: NaN, Infinity and overflowing numbers make them unusable.
-_strict_loads = json.JSONDecoder(parse_constant=_reject_non_finite, parse_float=_finite_float).decode
+_strict_loads = strict_json.loads
 
 
 def _compact(value: dict[str, Any]) -> str:

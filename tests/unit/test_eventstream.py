@@ -134,9 +134,9 @@ def test_metadata_without_token_usage_and_odd_numbers() -> None:
     assert decode(frames.event_frame("metadataEvent", {"stopReason": "END_TURN"})) == [MetadataEvent("END_TURN")]
 
 
-def test_metadata_infinite_number_does_not_crash() -> None:
+def test_metadata_with_infinite_numbers_is_skipped_not_crashed_on() -> None:
     raw = b'{"tokenUsage": {"uncachedInputTokens": Infinity, "outputTokens": NaN}}'
-    assert decode(frames.event_frame_raw("metadataEvent", raw)) == [TokenUsageEvent(0, 0, 0, 0)]
+    assert decode(frames.event_frame_raw("metadataEvent", raw), frames.text("next")) == [TextEvent("next")]
 
 
 def test_invalid_state_event_is_an_upstream_error() -> None:
@@ -208,6 +208,20 @@ def test_non_object_payloads_are_skipped_with_a_warning(payload: bytes, caplog: 
     assert decode(frames.event_frame_raw("assistantResponseEvent", payload), frames.text("next")) == [
         TextEvent("next")
     ]
+    assert len(caplog.records) == 1
+
+
+@pytest.mark.parametrize(("event_type", "payload"), [
+    ("contextUsageEvent", b'{"contextUsagePercentage":NaN}'),
+    ("contextUsageEvent", b'{"contextUsagePercentage":1e400}'),
+    ("meteringEvent", b'{"unit":"credit","usage":Infinity}'),
+    ("assistantResponseEvent", b' {"content":"x","n":-Infinity}'),  # the slow path too (leading space)
+])
+def test_non_finite_numbers_make_a_payload_invalid(event_type: str, payload: bytes,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """Strict JSON in: a NaN or infinite figure would break usage maths or reach a client as invalid JSON."""
+    caplog.set_level(logging.WARNING, logger="kiro_core.eventstream")
+    assert decode(frames.event_frame_raw(event_type, payload), frames.text("next")) == [TextEvent("next")]
     assert len(caplog.records) == 1
 
 
