@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from gateway.auth.refresh import TokenRefresher
-from gateway.auth.sources import parse_timestamp
+from gateway.credential_files import parse_timestamp
 from gateway.stores.base import Credentials, TokenStore
 from gateway.stores.local import EnvTokenStore, InMemoryModelCache, JsonFileTokenStore, SqliteTokenStore
 from tests.support.fake_kiro import FakeKiro

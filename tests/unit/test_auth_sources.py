@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from gateway.auth.refresh import refresh_urls
-from gateway.auth.sources import build_token_store, parse_timestamp, read_json_file, read_sqlite
+from gateway.auth.sources import build_token_store
+from gateway.credential_files import parse_timestamp, read_json_file, read_sqlite
 from gateway.redact import mask, redact_text
 from gateway.settings import Settings
 from gateway.stores.base import CredentialsNotFound

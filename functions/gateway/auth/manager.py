@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway.auth.refresh import RefreshError, TokenRefresher
-from gateway.auth.sources import utc_now
+from gateway.credential_files import utc_now
 from gateway.stores.base import Credentials, RefreshFn, TokenStore
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gateway.auth.sources import utc_now
+from gateway.credential_files import utc_now
 from gateway.redact import redact_text
 from gateway.settings import Settings
 from gateway.stores.base import Credentials

@@ -26,7 +26,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.auth.sources import format_timestamp, parse_timestamp, read_json_file, read_sqlite, utc_now, write_sqlite
+from gateway.credential_files import (
+    format_timestamp,
+    parse_timestamp,
+    read_json_file,
+    read_sqlite,
+    utc_now,
+    write_sqlite,
+)
 from gateway.stores.base import Credentials, RefreshFn
 
 try:  # POSIX only; elsewhere the in-process single flight of AuthManager is the only coordination

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.auth.sources import parse_timestamp
+from gateway.credential_files import parse_timestamp
 from gateway.stores.base import Credentials, CredentialsNotFound
 
 # Fixed namespace for the PutSecretValue idempotency tokens (uuid5 of the rotated tokens).
