@@ -16,12 +16,12 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from gateway import openapi_bodies
     from gateway.client_keys.gate import ClientGate, SlotReleaseMiddleware
-    from gateway.error_guard import ErrorGuardMiddleware
-    from gateway.http_io import error_response
+    from gateway.edge import openapi_bodies
+    from gateway.edge.error_guard import ErrorGuardMiddleware
+    from gateway.edge.http_io import error_response
+    from gateway.edge.request_log import RequestLogMiddleware
     from gateway.logging_setup import SCRUBBER
-    from gateway.request_log import RequestLogMiddleware
     from gateway.routes import anthropic as anthropic_routes
     from gateway.routes import models as model_routes
     from gateway.routes import openai as openai_routes

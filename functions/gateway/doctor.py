@@ -21,11 +21,11 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from gateway.auth.refresh import RefreshError
-from gateway.kiro_client import KiroClient, RetryPolicy, management_base_url
 from gateway.logging_setup import SCRUBBER, configure_logging
 from gateway.runtime import GatewayRuntime
 from gateway.settings import ConfigError, Settings
 from gateway.stores.base import Credentials
+from gateway.upstream.kiro_client import KiroClient, RetryPolicy, management_base_url
 from kiro_core.doctor_plan import Probe, StreamCensus, default_models, plan, probe_payload
 from kiro_core.errors import GatewayError
 from kiro_core.models_catalog import ModelCatalog

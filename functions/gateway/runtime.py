@@ -18,14 +18,14 @@ import httpx
 from gateway.accounts.pool import Account, AccountPool, Release
 from gateway.accounts.setup import build_accounts
 from gateway.auth.manager import AuthManager
-from gateway.kiro_client import KiroClient
 from gateway.logging_setup import SCRUBBER
 from gateway.model_service import ModelService
-from gateway.pipeline import AnswerStats, AnswerStream
 from gateway.settings import Settings
 from gateway.stores.base import TokenStore
 from gateway.stores.factory import build_model_cache
-from gateway.upstream_errors import is_signature_rejection
+from gateway.upstream.errors import is_signature_rejection
+from gateway.upstream.kiro_client import KiroClient
+from gateway.upstream.pipeline import AnswerStats, AnswerStream
 from gateway.usage.limits import UsageLimitsCache
 from gateway.usage.service import UsageService
 from gateway.usage.store import build_usage_store

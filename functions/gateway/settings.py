@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from gateway.json_limits import JsonLimits
+from gateway.edge.json_limits import JsonLimits
 
 TRUE_WORDS = {"1", "true", "yes", "on", "enabled"}
 FALSE_WORDS = {"0", "false", "no", "off", "disabled", ""}
@@ -51,7 +51,7 @@ class Settings:
     server_host: str = "127.0.0.1"
     server_port: int = 8000
     max_request_body_bytes: int = 16 * 1024 * 1024  # Lambda's own limit is 6 MB; images make bodies large locally
-    max_json_depth: int = 128  # request body shape limits (gateway.json_limits); see README "Request limits"
+    max_json_depth: int = 128  # request body shape limits (gateway.edge.json_limits); see README "Request limits"
     max_json_array_items: int = 100_000
     max_json_object_keys: int = 10_000
     max_json_string_chars: int = 10_000_000

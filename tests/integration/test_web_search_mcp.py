@@ -7,9 +7,9 @@ import asyncio
 import httpx
 import pytest
 
-from gateway.kiro_client import KiroClient
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
+from gateway.upstream.kiro_client import KiroClient
 from gateway.web_search.mcp import WebSearcher
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.web_search import SearchFailure, SearchResults

@@ -13,7 +13,7 @@ from gateway.accounts.health import COOLING, EXHAUSTED, REVOKED, SUSPENDED, Heal
 from gateway.accounts.pool import Account, AccountPool
 from gateway.accounts.verdicts import Policy, judge, quota_reset
 from gateway.auth.refresh import RefreshError
-from gateway.upstream_errors import classify_upstream
+from gateway.upstream.errors import classify_upstream
 from kiro_core.errors import ErrorKind, GatewayError
 
 NOW = 1_800_000_000.0

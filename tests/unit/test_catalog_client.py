@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.kiro_client import KiroClient, catalog_account_key, management_base_url
 from gateway.model_service import ModelService
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
 from gateway.stores.local import InMemoryModelCache
+from gateway.upstream.kiro_client import KiroClient, catalog_account_key, management_base_url
 from kiro_core.errors import ErrorKind, GatewayError
 
 ARN = "arn:aws:codewhisperer:us-east-1:123456789012:profile/ABC"

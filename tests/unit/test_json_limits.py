@@ -1,4 +1,4 @@
-"""The strict, bounded JSON reader every route uses (gateway.json_limits)."""
+"""The strict, bounded JSON reader every route uses (gateway.edge.json_limits)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.json_limits import JsonLimits, JsonRejected, loads_strict
+from gateway.edge.json_limits import JsonLimits, JsonRejected, loads_strict
 
 LIMITS = JsonLimits(max_depth=8, max_array_items=5, max_object_keys=3, max_string_chars=10)
 

@@ -9,10 +9,10 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from gateway.kiro_client import RetryPolicy, api_base_url, parse_retry_after, profile_arn_for
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
-from gateway.upstream_errors import classify_network_error, classify_status
+from gateway.upstream.errors import classify_network_error, classify_status
+from gateway.upstream.kiro_client import RetryPolicy, api_base_url, parse_retry_after, profile_arn_for
 from kiro_core.errors import ErrorKind
 
 ARN = "arn:aws:codewhisperer:us-east-1:123456789012:profile/ABC"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.upstream_pump import UpstreamPump
+from gateway.upstream.pump import UpstreamPump
 
 
 async def _source(queue: asyncio.Queue[bytes | Exception | None]) -> AsyncIterator[bytes]:

@@ -29,8 +29,8 @@ from kiro_core.errors import ErrorKind, GatewayError
 
 if TYPE_CHECKING:
     from gateway.auth.manager import AuthManager
-    from gateway.kiro_client import KiroClient
     from gateway.stores.base import TokenStore
+    from gateway.upstream.kiro_client import KiroClient
 
 log = logging.getLogger(__name__)
 

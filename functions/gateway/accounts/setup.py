@@ -27,10 +27,10 @@ from gateway.accounts.verdicts import Policy
 from gateway.auth.bridge import AuthBridge
 from gateway.auth.manager import AuthManager
 from gateway.auth.refresh import TokenRefresher
-from gateway.kiro_client import KiroClient, kiro_user_agent
 from gateway.logging_setup import SCRUBBER
 from gateway.settings import Settings
 from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
+from gateway.upstream.kiro_client import KiroClient, kiro_user_agent
 
 log = logging.getLogger(__name__)
 

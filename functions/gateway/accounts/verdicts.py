@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.accounts.health import COOLING, EXHAUSTED, REVOKED, SUSPENDED, Health
 from gateway.auth.refresh import CredentialError
-from gateway.upstream_errors import upstream_failure
+from gateway.upstream.errors import upstream_failure
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.upstream_reasons import FailureClass
 

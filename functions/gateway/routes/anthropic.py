@@ -12,14 +12,14 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.openapi_bodies import json_body
+from gateway.edge.openapi_bodies import json_body
 
 router = APIRouter()
 
 
 @router.post("/v1/messages", openapi_extra=json_body("kiro_core.models.anthropic:MessagesRequest"))
 async def messages(request: Request) -> Response:
-    from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
+    from gateway.edge.serving import collect_answer, open_answer, read_conversation, stream_response
     from kiro_core.convert.anthropic import anthropic_to_conversation
     from kiro_core.format.anthropic import AnthropicStreamFormatter, anthropic_message
     from kiro_core.models.anthropic import MessagesRequest
@@ -44,7 +44,7 @@ async def messages(request: Request) -> Response:
 @router.post("/v1/messages/count_tokens", openapi_extra=json_body("kiro_core.models.anthropic:CountTokensRequest"),
              response_model=None)
 async def count_tokens(request: Request) -> dict[str, int]:
-    from gateway.serving import read_conversation
+    from gateway.edge.serving import read_conversation
     from kiro_core.convert.anthropic import anthropic_to_conversation
     from kiro_core.models.anthropic import CountTokensRequest
     from kiro_core.tokens import estimate_input_tokens

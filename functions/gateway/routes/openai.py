@@ -13,7 +13,7 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.openapi_bodies import json_body
+from gateway.edge.openapi_bodies import json_body
 
 router = APIRouter()
 
@@ -22,7 +22,7 @@ OPENAI_KEEPALIVE = b": keep-alive\n\n"
 
 @router.post("/v1/chat/completions", openapi_extra=json_body("kiro_core.models.openai:ChatCompletionRequest"))
 async def chat_completions(request: Request) -> Response:
-    from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
+    from gateway.edge.serving import collect_answer, open_answer, read_conversation, stream_response
     from kiro_core.convert.openai import openai_to_conversation
     from kiro_core.format.openai import OpenAIStreamFormatter, openai_completion
     from kiro_core.models.openai import ChatCompletionRequest

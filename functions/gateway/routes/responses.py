@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.openapi_bodies import json_body
+from gateway.edge.openapi_bodies import json_body
 
 if TYPE_CHECKING:
     from gateway.runtime import GatewayRuntime
@@ -32,7 +32,7 @@ ENCRYPTED_REASONING = "reasoning.encrypted_content"  # `include` value asking fo
 
 @router.post("/v1/responses", openapi_extra=json_body("kiro_core.models.responses:ResponsesRequest"))
 async def create_response(request: Request) -> Response:
-    from gateway.serving import collect_answer, open_answer, read_conversation, stream_response
+    from gateway.edge.serving import collect_answer, open_answer, read_conversation, stream_response
     from kiro_core.convert.responses import custom_tool_names, responses_to_conversation
     from kiro_core.format.responses import ResponsesStreamFormatter, responses_object
     from kiro_core.models.responses import ResponsesRequest
@@ -65,7 +65,7 @@ async def create_response(request: Request) -> Response:
 async def _with_web_search(request: Request, runtime: GatewayRuntime, parsed: ResponsesRequest,
                            conversation: Conversation) -> Response:
     """The same response, with the gateway running the model's web searches (`web_search_call` items)."""
-    from gateway.serving import collect_answer, stream_response
+    from gateway.edge.serving import collect_answer, stream_response
     from gateway.web_search.serve import open_search_answer
     from kiro_core.convert.responses import custom_tool_names
     from kiro_core.format.web_search import ResponsesSearchStreamFormatter, responses_call_id, responses_search_object

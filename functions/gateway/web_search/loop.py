@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 
 import anyio
 
-from gateway.pipeline import AnswerStats
 from gateway.runtime import GatewayRuntime
+from gateway.upstream.pipeline import AnswerStats
 from gateway.web_search.mcp import WebSearcher
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.events import ContentDelta, Finish, StreamError, ThinkingDelta, ToolCallComplete, Usage

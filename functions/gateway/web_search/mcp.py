@@ -16,7 +16,7 @@ import time
 import uuid
 
 from gateway import observability
-from gateway.kiro_client import KiroClient
+from gateway.upstream.kiro_client import KiroClient
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.web_search import (
     ERROR_UNAVAILABLE,

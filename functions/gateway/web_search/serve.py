@@ -21,10 +21,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from gateway import observability
-from gateway.http_io import SSE_HEADERS
-from gateway.request_log import record_of
+from gateway.edge.http_io import SSE_HEADERS
+from gateway.edge.request_log import record_of
+from gateway.edge.serving import collect_answer, stream_response
 from gateway.runtime import GatewayRuntime
-from gateway.serving import collect_answer, stream_response
 from gateway.settings import Settings
 from gateway.web_search.loop import LoopAnswer, SearchLoopStream
 from gateway.web_search.mcp import WebSearcher, refused

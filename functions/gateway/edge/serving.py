@@ -16,12 +16,12 @@ from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from gateway import observability
-from gateway.http_io import SSE_HEADERS, ModelT, parse_model, read_json
-from gateway.pipeline import AnswerStats
-from gateway.request_log import RequestRecord, record_of
+from gateway.edge.http_io import SSE_HEADERS, ModelT, parse_model, read_json
+from gateway.edge.request_log import RequestRecord, record_of
+from gateway.edge.session_edge import request_session
 from gateway.routes.deps import runtime_of
 from gateway.runtime import GatewayRuntime, PreparedAnswer
-from gateway.session_edge import request_session
+from gateway.upstream.pipeline import AnswerStats
 from gateway.usage.counters import RequestUsage
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.events import OutputEvent, StreamError

@@ -25,7 +25,7 @@ import httpx
 
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
-from gateway.upstream_errors import classify_network_error, classify_upstream, refresh_may_help
+from gateway.upstream.errors import classify_network_error, classify_upstream, refresh_may_help
 from kiro_core.errors import GatewayError
 
 log = logging.getLogger(__name__)

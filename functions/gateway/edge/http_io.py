@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
-from gateway.json_limits import JsonLimits, JsonRejected, loads_strict
-from gateway.request_log import record_of
+from gateway.edge.json_limits import JsonLimits, JsonRejected, loads_strict
+from gateway.edge.request_log import record_of
 from kiro_core.errors import ErrorKind, GatewayError, anthropic_error_body, openai_error_body
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -12,8 +12,8 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.http_io import ClientGone, error_response
-from gateway.request_log import record_of_scope
+from gateway.edge.http_io import ClientGone, error_response
+from gateway.edge.request_log import record_of_scope
 from kiro_core.errors import ErrorKind, GatewayError
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 
-from gateway.kiro_client import KiroClient
-from gateway.upstream_errors import classify_network_error
-from gateway.upstream_pump import UpstreamPump
+from gateway.upstream.errors import classify_network_error
+from gateway.upstream.kiro_client import KiroClient
+from gateway.upstream.pump import UpstreamPump
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.events import Finish, OutputEvent, StreamError
 from kiro_core.eventstream import KiroEventDecoder
