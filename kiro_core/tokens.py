@@ -17,7 +17,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import heapq
-import io
 import json
 from collections.abc import Callable
 from functools import lru_cache
@@ -140,17 +139,19 @@ class Cl100k:
 def _ranks() -> dict[bytes, int]:
     """The vocabulary file (`<base64 token> <rank>` lines) as a dict, checked against its SHA-256.
 
-    Parsed one line at a time with `binascii.a2b_base64`, without a list of all 200k fields alive at once.
+    Read and hashed one line at a time with `binascii.a2b_base64`: neither the file nor a list of its 200k fields is
+    ever alive at once. A file that does not match the published digest is refused once read (nothing is used).
     """
-    data = CL100K_FILE.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != CL100K_SHA256:
-        raise ValueError(f"{CL100K_FILE} has SHA-256 {digest}, expected {CL100K_SHA256}")
     decode = binascii.a2b_base64
     ranks: dict[bytes, int] = {}
-    for line in io.BytesIO(data):
-        token, rank = line.split()
-        ranks[decode(token)] = int(rank)
+    digest = hashlib.sha256()
+    with CL100K_FILE.open("rb") as lines:  # streamed: the 1.7 MB file is never held whole (peak memory)
+        for line in lines:
+            digest.update(line)
+            token, rank = line.split()
+            ranks[decode(token)] = int(rank)
+    if digest.hexdigest() != CL100K_SHA256:
+        raise ValueError(f"{CL100K_FILE} has SHA-256 {digest.hexdigest()}, expected {CL100K_SHA256}")
     return ranks
 
 
