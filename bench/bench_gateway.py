@@ -134,7 +134,7 @@ async def one_round(args: argparse.Namespace) -> dict[str, float]:
     out: dict[str, float] = {}
     with FakeKiro(piece_sizes=pieces, frame_writes=not args.chunked) as fake, \
             tempfile.TemporaryDirectory() as home:
-        with GatewayProcess(gateway_env(fake, home), Path(home)) as gateway:
+        with GatewayProcess(gateway_env(fake, home), Path(home), python=args.gateway_python) as gateway:
             token = fake.issue_access_token(ttl=3600)
             direct = Target(f"{fake.url}/generateAssistantResponse",
                             {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -184,8 +184,8 @@ async def one_round(args: argparse.Namespace) -> dict[str, float]:
             out["peak rss MB gateway"] = peak_rss_mb(gateway.pid)
         env = {**os.environ, **gateway_env(fake, home)}
         out["ready uvicorn gateway"] = start_to_ready(
-            [sys.executable, "-m", "uvicorn", "--factory", "gateway.app:create_app", "--no-access-log"], env)
-        out["ready cli gateway"] = start_to_ready([sys.executable, "-m", "gateway.cli", "serve"], env)
+            [args.gateway_python, "-m", "uvicorn", "--factory", "gateway.app:create_app", "--no-access-log"], env)
+        out["ready cli gateway"] = start_to_ready([args.gateway_python, "-m", "gateway.cli", "serve"], env)
     return out
 
 
@@ -261,6 +261,11 @@ def main() -> None:
     parser.add_argument("--paced-frames", type=int, default=500, help="frames in each paced answer")
     parser.add_argument("--pace", type=float, default=1.0, help="milliseconds between paced frames")
     parser.add_argument("--chunked", action="store_true", help="old upstream mode: 64 KB writes, many frames each")
+    parser.add_argument("--gateway-python", default=sys.executable,
+                        help="interpreter that runs the gateway, e.g. a venv with only its runtime dependencies "
+                             "(`pip install .`): development tools installed next to it (trio, rich) are imported "
+                             "by httpx/httpcore on their own and add memory and start-up time the Lambda layer "
+                             "does not have")
     args = parser.parse_args()
     rounds = []
     for number in range(args.runs):

@@ -9,7 +9,8 @@ vocabulary (~25 MB resident) and is built from a full Python dict of it, so ~35 
 of the gateway's peak. Counting needs that one dict. The text is split with tiktoken's own pattern; a piece that is a
 whole token (~92 % of pieces in code, more in prose) costs one C-level membership test, and the rest go through
 byte-pair merging as tiktoken does it (merge the adjacent pair whose concatenation has the lowest rank, the leftmost
-of equals, until none is a token), remembered per piece. The counts are tiktoken's (tests compare the two).
+of equals, until none is a token), remembered per piece. The counts are tiktoken's (tests compare the two) for
+every character both engines' Unicode tables know; a code point newer than one of them may split differently.
 """
 
 from __future__ import annotations

