@@ -139,8 +139,9 @@ def record_request(
         log.warning("could not emit request metrics: %s", type(error).__name__)
 
 
-def record_web_search(outcome: str) -> None:
-    """Emit WebSearches with dimension `outcome` ("results" or "failed"). Never raises."""
+def _emit(what: str, dimensions: dict[str, str], counts: dict[str, float]) -> None:
+    """One EMF record: `counts` (metric name → Count value) under `dimensions`, flushed at once. Never raises:
+    metrics must never break a request (`what` names them in the warning)."""
     if not metrics_enabled():
         return
     try:
@@ -148,81 +149,44 @@ def record_web_search(outcome: str) -> None:
 
         with _lock:
             metrics = _get_metrics()
-            metrics.add_dimension(name="outcome", value=str(outcome)[:100])
-            metrics.add_metric(name="WebSearches", unit=MetricUnit.Count, value=1)
+            for name, value in dimensions.items():
+                metrics.add_dimension(name=name, value=value)
+            for name, count in counts.items():
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
             metrics.flush_metrics()
     except Exception as error:
-        log.warning("could not emit web search metrics: %s", type(error).__name__)
+        log.warning("could not emit %s metrics: %s", what, type(error).__name__)
+
+
+def record_web_search(outcome: str) -> None:
+    """Emit WebSearches with dimension `outcome` ("results" or "failed"). Never raises."""
+    _emit("web search", {"outcome": str(outcome)[:100]}, {"WebSearches": 1})
 
 
 def record_token_refresh(outcome: str) -> None:
     """Emit TokenRefreshes with dimension `outcome` (e.g. "refreshed", "adopted", "failed"). Never raises."""
-    if not metrics_enabled():
-        return
-    try:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        with _lock:
-            metrics = _get_metrics()
-            metrics.add_dimension(name="outcome", value=str(outcome)[:100])
-            metrics.add_metric(name="TokenRefreshes", unit=MetricUnit.Count, value=1)
-            metrics.flush_metrics()
-    except Exception as error:
-        log.warning("could not emit refresh metrics: %s", type(error).__name__)
+    _emit("refresh", {"outcome": str(outcome)[:100]}, {"TokenRefreshes": 1})
 
 
 def record_key_request(client_key: str, input_tokens: int, output_tokens: int, credits: float | None,
                        error_kind: str | None) -> None:
     """Per-key figures: Requests, InputTokens, OutputTokens, Credits (when metered) and Errors with dimension
     `client_key` (a key's name, never the key; names are chosen by the owner, so the dimension stays small)."""
-    if not client_key or not metrics_enabled():
+    if not client_key:
         return
-    try:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        with _lock:
-            metrics = _get_metrics()
-            metrics.add_dimension(name="client_key", value=str(client_key)[:64])
-            metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-            metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=max(0, int(input_tokens)))
-            metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=max(0, int(output_tokens)))
-            if credits is not None:
-                metrics.add_metric(name="Credits", unit=MetricUnit.Count, value=max(0.0, float(credits)))
-            metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1 if error_kind else 0)
-            metrics.flush_metrics()
-    except Exception as error:
-        log.warning("could not emit per-key metrics: %s", type(error).__name__)
+    counts: dict[str, float] = {"Requests": 1, "InputTokens": max(0, int(input_tokens)),
+                                "OutputTokens": max(0, int(output_tokens))}
+    if credits is not None:
+        counts["Credits"] = max(0.0, float(credits))
+    counts["Errors"] = 1 if error_kind else 0
+    _emit("per-key", {"client_key": str(client_key)[:64]}, counts)
 
 
 def record_key_refusal(client_key: str, limit: str) -> None:
     """LimitRefusals with dimensions `client_key` and `limit` (rpm, concurrency, ...): a request refused with 429."""
-    if not metrics_enabled():
-        return
-    try:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        with _lock:
-            metrics = _get_metrics()
-            metrics.add_dimension(name="client_key", value=str(client_key)[:64])
-            metrics.add_dimension(name="limit", value=str(limit)[:32])
-            metrics.add_metric(name="LimitRefusals", unit=MetricUnit.Count, value=1)
-            metrics.flush_metrics()
-    except Exception as error:
-        log.warning("could not emit refusal metrics: %s", type(error).__name__)
+    _emit("refusal", {"client_key": str(client_key)[:64], "limit": str(limit)[:32]}, {"LimitRefusals": 1})
 
 
 def record_auth_failure(blocked: bool) -> None:
     """AuthFailures (and AuthBlocks when this failure blocked its address); no address or key is recorded."""
-    if not metrics_enabled():
-        return
-    try:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        with _lock:
-            metrics = _get_metrics()
-            metrics.add_metric(name="AuthFailures", unit=MetricUnit.Count, value=1)
-            if blocked:
-                metrics.add_metric(name="AuthBlocks", unit=MetricUnit.Count, value=1)
-            metrics.flush_metrics()
-    except Exception as error:
-        log.warning("could not emit authentication metrics: %s", type(error).__name__)
+    _emit("authentication", {}, {"AuthFailures": 1, **({"AuthBlocks": 1} if blocked else {})})
