@@ -67,12 +67,13 @@ def check(client: httpx.Client, fake: FakeKiro, method: str, path: str, **send: 
 
 
 def test_the_schema_lists_every_route(schema: Any) -> None:
-    assert {f"POST {route}" for route in ROUTES} | {"GET /v1/models", "GET /v1/models/{model_id}"} <= set(
-        operations(schema))
+    assert {f"POST {route}" for route in ROUTES} | {"GET /v1/models", "GET /v1/models/{model_id}",
+                                                    "GET /v1/usage"} <= set(operations(schema))
 
 
 SCHEMA_CASES = [(f"POST {route}", mode) for route in ROUTES for mode in GenerationMode] + [
-    ("GET /v1/models/{model_id}", GenerationMode.POSITIVE)]  # a free string path parameter has no negative form
+    ("GET /v1/models/{model_id}", GenerationMode.POSITIVE),  # a free string path parameter has no negative form
+    ("GET /v1/models", GenerationMode.POSITIVE), ("GET /v1/usage", GenerationMode.POSITIVE)]
 
 
 @pytest.mark.parametrize(("operation", "mode"), SCHEMA_CASES)
