@@ -59,7 +59,6 @@ from kiro_core.web_search import replayed_block_text
 
 logger = logging.getLogger(__name__)
 
-DROPPED_SILENTLY = frozenset({"thinking", "redacted_thinking"})
 REPLAYED_SEARCH_BLOCKS = frozenset({"server_tool_use", "web_search_tool_result"})  # the gateway's web searches
 
 
@@ -127,7 +126,7 @@ def _message(msg: AnthropicMessage, index: int, options: ConversionOptions) -> M
         elif block.type in REPLAYED_SEARCH_BLOCKS:
             if replayed := replayed_block_text(block.model_dump()):
                 texts.append(replayed)
-        elif block.type not in DROPPED_SILENTLY:
+        else:
             logger.info("messages[%d]: content block of type %r dropped (not translatable to Kiro)", index, block.type)
     out.text = "\n".join(texts)
     return out

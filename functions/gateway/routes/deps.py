@@ -10,8 +10,6 @@ if TYPE_CHECKING:
     from gateway.runtime import GatewayRuntime
     from gateway.runtime_holder import RuntimeHolder
 
-OPEN_PATHS = {"/", "/health", "/docs", "/openapi.json"}
-
 
 async def runtime_of(request: Request) -> GatewayRuntime:
     holder: RuntimeHolder = request.app.state.runtime
