@@ -62,7 +62,8 @@ def build_token_store(settings: Settings, *, home: Path | None = None) -> TokenS
     looked = ", ".join(str(path) for _, path in candidates)
     found = f" Found but unusable: {'; '.join(problems)}." if problems else ""
     raise CredentialsNotFound(
-        "No Kiro credentials found. Set one of KIRO_CLI_DB_FILE (kiro-cli SQLite database), KIRO_CREDS_FILE "
+        "No Kiro credentials found. For a server: set KIRO_API_KEY (a Kiro API key) or run `kiro-gateway login "
+        "--device`. Or set one of KIRO_CLI_DB_FILE (kiro-cli SQLite database), KIRO_CREDS_FILE "
         "(Kiro IDE kiro-auth-token.json) or REFRESH_TOKEN (with PROFILE_ARN), or log in with Kiro IDE or "
         f"`kiro-cli login`. Looked in: {looked}.{found}"
     )
