@@ -64,6 +64,14 @@ def gateway(request: pytest.FixtureRequest, fake: FakeKiro,
         yield process
 
 
+@pytest.fixture(scope="module")
+def local_gateway(fake: FakeKiro, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """The gateway process with the local stores only, for behaviour the store kind cannot change."""
+    home = tmp_path_factory.mktemp("home")
+    with GatewayProcess(gateway_env(fake, home), home) as process:
+        yield process
+
+
 @pytest.fixture(autouse=True)
 def _clean_fake_queue(request: pytest.FixtureRequest) -> None:
     """Each test starts with the fake's request log empty (scripts are consumed by the test that queued them)."""

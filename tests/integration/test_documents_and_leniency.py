@@ -5,8 +5,6 @@ documents and images whose declared format does not match their bytes, as the re
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -14,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.integration.conftest import API_KEY, gateway_env
+from tests.integration.conftest import API_KEY
 from tests.support.fake_kiro import FakeKiro, text_stream
 from tests.support.gateway_process import GatewayProcess
 from tests.support.sdk_clients import anthropic_client, openai_client
@@ -26,16 +24,8 @@ MODEL = "claude-sonnet-4.5"
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeKiro]:
-    with FakeKiro() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(fake: FakeKiro, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    home: Path = tmp_path_factory.mktemp("home")
-    with GatewayProcess(gateway_env(fake, home), home) as process:
-        yield process
+def gateway(local_gateway: GatewayProcess) -> GatewayProcess:
+    return local_gateway
 
 
 claude = anthropic_client

@@ -27,10 +27,8 @@ def fake() -> Iterator[FakeKiro]:
 
 
 @pytest.fixture(scope="module")
-def gateway(fake: FakeKiro, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    home: Path = tmp_path_factory.mktemp("home")
-    with GatewayProcess(gateway_env(fake, home), home) as process:
-        yield process
+def gateway(local_gateway: GatewayProcess) -> GatewayProcess:
+    return local_gateway
 
 
 claude = anthropic_client

@@ -4,7 +4,6 @@ error shape, `Retry-After` where Kiro says how long, and no retry of a request t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -27,10 +26,8 @@ BODIES = {
 
 
 @pytest.fixture(scope="module")
-def gateway(fake: FakeKiro, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    home = tmp_path_factory.mktemp("home")
-    with GatewayProcess(gateway_env(fake, home), home) as process:
-        yield process
+def gateway(local_gateway: GatewayProcess) -> GatewayProcess:
+    return local_gateway
 
 
 def post(gateway: GatewayProcess, route: str, stream: bool = False, **extra: Any) -> httpx.Response:
