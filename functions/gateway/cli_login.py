@@ -174,26 +174,11 @@ def _store(args: argparse.Namespace, settings: Any, entry: dict[str, Any]) -> No
 
 
 def _push(args: argparse.Namespace, entry: dict[str, Any]) -> None:
-    from gateway.accounts.config import AccountsError
-    from gateway.accounts.edit import push_entry
-    from gateway.cli_accounts import stack_table
-    from gateway.cli_secret import CliError, _aws_message, _session, locate_secret
+    from gateway.cli_secret import push_account
 
     where = argparse.Namespace(secret_id=args.secret_id, stack_name=args.stack_name, region=args.aws_region,
                                config_file=args.config_file, config_env=args.config_env)
-    secret_id, region = locate_secret(where)
-    session = _session(region)
-    try:
-        notes, announce = push_entry(session, secret_id, stack_table(session, where), entry)
-    except AccountsError:
-        raise
-    except Exception as error:
-        raise CliError(f"Could not update the secret {secret_id}: {_aws_message(error)}") from None
-    _say(f"Signed in. Stored account {entry['name']!r} in {secret_id}.")
-    for note in notes:
-        _say(note)
-    if announce:
-        _say(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
+    push_account(where, entry, f"Signed in. Stored account {entry['name']!r} in {{secret}}.", say=_say)
 
 
 def _registrations_path() -> Path:

@@ -17,6 +17,7 @@ import json
 import secrets
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -283,26 +284,44 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def push_account(where: argparse.Namespace, entry: dict[str, Any], done: str,
+                 say: Callable[[str], None] = print) -> None:
+    """Store an account entry in the deployed secret (found as `secret push` finds it) and report: `done`, then the
+    notes of the merge and, when the secret had none yet, the client API key it now holds (shown once). Account
+    errors (a bad entry) propagate as they are; AWS failures become a CliError naming the secret."""
+    from gateway.accounts.edit import push_entry
+    from gateway.cli_accounts import stack_table
+
+    secret_id, region = locate_secret(where)
+    session = _session(region)
+    try:
+        notes, announce = push_entry(session, secret_id, stack_table(session, where), entry)
+    except CliError:
+        raise
+    except Exception as error:
+        from gateway.accounts.config import AccountsError
+
+        if isinstance(error, AccountsError):
+            raise
+        raise CliError(f"Could not update the secret {secret_id}: {_aws_message(error)}") from None
+    say(done.replace("{secret}", secret_id))
+    for note in notes:
+        say(note)
+    if announce:
+        say(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
+
+
 def _push_kiro_api_key(args: argparse.Namespace) -> int:
     """`secret push --api-key`: the Kiro API key becomes the secret's account `--name` (no refresh, no rotation)."""
     from gateway.accounts.config import AccountsError, api_key_entry
-    from gateway.accounts.edit import push_entry
-    from gateway.cli_accounts import read_api_key, stack_table
+    from gateway.cli_accounts import read_api_key
 
     key = read_api_key()
-    secret_id, region = locate_secret(args)
-    session = _session(region)
     try:
-        notes, announce = push_entry(session, secret_id, stack_table(session, args), api_key_entry(args.name, key))
+        push_account(args, api_key_entry(args.name, key),
+                     f"Pushed the Kiro API key {mask_value(key)} to {{secret}} as account {args.name!r}.")
     except AccountsError as error:
         raise CliError(str(error)) from None
-    except Exception as error:
-        raise CliError(f"Could not update the secret {secret_id}: {_aws_message(error)}") from None
-    print(f"Pushed the Kiro API key {mask_value(key)} to {secret_id} as account {args.name!r}.")
-    for note in notes:
-        print(note)
-    if announce:
-        print(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
     return 0
 
 
