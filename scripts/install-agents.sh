@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CLAUDE_CODE_VERSION="${CLAUDE_CODE_VERSION:-2.1.197}"
-CODEX_VERSION="${CODEX_VERSION:-0.169.0}"
+CLAUDE_CODE_VERSION="${CLAUDE_CODE_VERSION:-2.1.337}"
+CODEX_VERSION="${CODEX_VERSION:-0.171.0}"
 DIR=".agents"
 
 if [ -x "$DIR/node_modules/.bin/claude" ] && [ -x "$DIR/node_modules/.bin/codex" ] \
