@@ -20,7 +20,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kiro_core.unified import ReasoningIntent, ReasoningReplay
@@ -341,6 +341,16 @@ def unbind_signature(value: str, shown_text: str) -> ReasoningReplay:
         minted_model=meta.get("m") if isinstance(meta.get("m"), str) else None,
         minted_tools=frozenset(digests[i:i + _DIGEST_CHARS] for i in range(0, len(digests), _DIGEST_CHARS)),
     )
+
+
+def signature_binder(model_id: str, tool_names: Sequence[str]) -> Callable[[str, str | None], str]:
+    """`bind_signature` for one answer: what its formatter wraps every upstream signature with."""
+    names = tuple(tool_names)
+
+    def sign(signature: str, hidden_text: str | None) -> str:
+        return bind_signature(signature, model_id, names, hidden_text)
+
+    return sign
 
 
 def replayable(replay: ReasoningReplay, model_id: str, tool_names: Sequence[str]) -> bool:
