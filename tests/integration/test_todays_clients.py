@@ -63,8 +63,8 @@ def reasoned_turn(gateway: GatewayProcess, fake: FakeKiro, model: str, **params:
     with anthropic_client(gateway).messages.stream(model=model, max_tokens=32000, messages=messages,
                                                    **params) as stream:
         final = stream.get_final_message()
-    return messages + [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in final.content]},
-                       {"role": "user", "content": "Next?"}]
+    answer = {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in final.content]}
+    return [*messages, answer, {"role": "user", "content": "Next?"}]
 
 
 # ---------------------------------------------------------------- per-turn effort
@@ -131,7 +131,7 @@ def _three_signed_turns() -> list[dict[str, Any]]:
                      {"role": "assistant", "content": [
                          {"type": "thinking", "thinking": summary, "signature": fake_signature(summary)},
                          {"type": "text", "text": f"a{number}"}]}]
-    return messages + [{"role": "user", "content": "last"}]
+    return [*messages, {"role": "user", "content": "last"}]
 
 
 @pytest.mark.parametrize(("keep", "kept"), [
