@@ -276,10 +276,15 @@ def is_placeholder_signature(signature: str) -> bool:
     return bool(_PLACEHOLDER_SIGNATURE.match(signature))
 
 
-def seal(text: str, signature: str | None, redacted: str | None) -> str:
-    """A Responses `encrypted_content` value carrying a reasoning block verbatim, tagged with its source field."""
+def seal(text: str, signature: str | None, redacted: str | None,
+         minted: tuple[str, Sequence[str]] | None = None) -> str:
+    """A Responses `encrypted_content` value carrying a reasoning block verbatim, tagged with its source field and,
+    given `minted` (Kiro model id, tool names), with what Kiro bound it to (see `replayable`)."""
     field, value = ("redactedContent", redacted) if redacted else ("signature", signature or "")
-    raw = json.dumps({"field": field, "value": value, "text": text}, ensure_ascii=False, separators=(",", ":"))
+    data: dict[str, Any] = {"field": field, "value": value, "text": text}
+    if minted is not None:
+        data["m"], data["t"] = minted[0], "".join(sorted({tool_digest(n) for n in minted[1]}))
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return ENVELOPE_PREFIX + base64.urlsafe_b64encode(raw.encode()).decode()
 
 
@@ -295,11 +300,19 @@ def unseal(token: str) -> ReasoningReplay | None:
     if not isinstance(data, dict) or not isinstance(data.get("value"), str) or not data["value"]:
         return None
     text = data.get("text") if isinstance(data.get("text"), str) else ""
+    model = data.get("m") if isinstance(data.get("m"), str) else None
+    tools = _digests(data.get("t")) if model is not None else None
     if data.get("field") == "redactedContent":
-        return ReasoningReplay(redacted=data["value"])
+        return ReasoningReplay(redacted=data["value"], minted_model=model, minted_tools=tools)
     if data.get("field") == "signature":
-        return ReasoningReplay(text=text, signature=data["value"])
+        return ReasoningReplay(text=text, signature=data["value"], minted_model=model, minted_tools=tools)
     return None
+
+
+def _digests(packed: Any) -> frozenset[str]:
+    """The tool digests packed by `seal` / `bind_signature` (fixed-size, concatenated)."""
+    text = packed if isinstance(packed, str) else ""
+    return frozenset(text[i:i + _DIGEST_CHARS] for i in range(0, len(text), _DIGEST_CHARS))
 
 
 # ---------------------------------------------------------------- signature binding (Anthropic thinking blocks)
@@ -333,13 +346,12 @@ def unbind_signature(value: str, shown_text: str) -> ReasoningReplay:
         meta = None
     if not sep or not signature or not isinstance(meta, dict):
         return ReasoningReplay(text=shown_text, signature=value)  # not ours after all: Kiro will judge it
-    digests = meta.get("t") if isinstance(meta.get("t"), str) else ""
     hidden = meta.get("x")
     return ReasoningReplay(
         text=hidden if isinstance(hidden, str) else shown_text,
         signature=signature,
         minted_model=meta.get("m") if isinstance(meta.get("m"), str) else None,
-        minted_tools=frozenset(digests[i:i + _DIGEST_CHARS] for i in range(0, len(digests), _DIGEST_CHARS)),
+        minted_tools=_digests(meta.get("t")),
     )
 
 

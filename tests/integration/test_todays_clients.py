@@ -225,6 +225,22 @@ def test_model_switch_drops_reasoning_before_the_request(gateway: GatewayProcess
     assert "reasoningContent" in payload["conversationState"]["history"][1]["assistantResponseMessage"]
 
 
+def test_responses_model_switch_drops_sealed_reasoning_before_the_request(gateway: GatewayProcess,
+                                                                          fake: FakeKiro) -> None:
+    api = openai_client(gateway)
+    history: list[Any] = [{"role": "user", "content": "Plan it."}]
+    fake.enqueue_chat(reasoning_stream("Done.", SUMMARY))
+    with api.responses.stream(model="claude-sonnet-4.6", input=history, store=False, reasoning={"effort": "high"},
+                              include=["reasoning.encrypted_content"]) as stream:
+        final = stream.get_final_response()
+    history += [*(i.model_dump(exclude_none=True) for i in final.output), {"role": "user", "content": "Next?"}]
+    fake.clear_requests()
+    fake.enqueue_chat(text_stream("Switched."))
+    assert api.responses.create(model="claude-opus-5.5", input=history, store=False).output_text == "Switched."
+    (payload,) = payloads(fake)  # one request: the reasoning minted under Sonnet 4.6 was left out
+    assert "reasoningContent" not in json.dumps(payload)
+
+
 @pytest.mark.parametrize(("later_tools", "replayed"), [(["Read"], False), (["Read", "Write", "Grep"], True)])
 def test_reasoning_minted_with_a_tool_since_removed_is_dropped(gateway: GatewayProcess, fake: FakeKiro,
                                                                later_tools: list[str], replayed: bool) -> None:

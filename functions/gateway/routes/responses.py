@@ -67,14 +67,17 @@ async def create_response(request: Request) -> Response:
     custom_tools = custom_tool_names(parsed)
     parallel = parsed.parallel_tool_calls is not False
     encrypted = ENCRYPTED_REASONING in (parsed.include or [])
+    minted = (answer.model.kiro_id, answer.kiro_request.tool_names) \
+        if runtime.settings.bind_reasoning_signatures else None
     if conversation.stream:
         formatter = ResponsesStreamFormatter(conversation.model, response_id, created_at, echo,
                                              custom_tools=custom_tools, parallel_tool_calls=parallel,
-                                             include_encrypted=encrypted)
+                                             include_encrypted=encrypted, minted=minted)
         return stream_response(request, answer, formatter, RESPONSES_KEEPALIVE)
     events = await collect_answer(request, answer)
     body = responses_object(collect(events), conversation.model, response_id, created_at, echo,
-                            custom_tools=custom_tools, parallel_tool_calls=parallel, include_encrypted=encrypted)
+                            custom_tools=custom_tools, parallel_tool_calls=parallel, include_encrypted=encrypted,
+                            minted=minted)
     return JSONResponse(body)
 
 
