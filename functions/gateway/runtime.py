@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 
 from gateway.accounts.pool import Account, AccountPool, Release
@@ -165,9 +166,10 @@ class GatewayRuntime:
         except GatewayError as error:
             if error.kind is ErrorKind.CONTEXT_TOO_LONG:
                 # Worded as Anthropic's API does, so Claude Code compacts by itself; the estimate is made only here,
-                # when it is needed (docs/protocol.md §Compaction).
-                error.anthropic_message = prompt_too_long_message(estimate_input_tokens(conversation),
-                                                                  model.max_input_tokens)
+                # when it is needed, off the event loop (a conversation this size takes a while to count;
+                # docs/protocol.md §Compaction).
+                tokens = await anyio.to_thread.run_sync(estimate_input_tokens, conversation)
+                error.anthropic_message = prompt_too_long_message(tokens, model.max_input_tokens)
             raise
 
     async def _open_on(self, kiro: KiroClient, conversation: Conversation, model: ResolvedModel,
