@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SAM_VENV ?= .venv-sam
 
-.PHONY: install serve test lint sam-cli agents browser bench build-python package-sizes
+.PHONY: install serve test lint sam-cli agents bump-agents browser bench build-python package-sizes
 
 install:
 	$(PYTHON) -m pip install --quiet -e ".[test]"
@@ -18,6 +18,10 @@ sam-cli:
 # Claude Code and Codex CLI, driven by the end-to-end tests (npm registry, pinned versions, in .agents/).
 agents:
 	bash scripts/install-agents.sh
+
+# Pins the newest Claude Code and Codex releases (npm view), installs them and reruns the end-to-end tests on them.
+bump-agents:
+	PYTHON=$(PYTHON) bash scripts/install-agents.sh --bump
 
 # The usage page's browser test: Playwright for Python driving Debian's Chromium (no `playwright install`: it
 # downloads browsers from a CDN). apt-get runs only when Chromium is missing (as root, as CI runs).

@@ -60,6 +60,8 @@ class GatewayError(Exception):
         # What the upstream said, when the error is its answer (set by the gateway's classifier; never shown as is).
         self.upstream_reason: str | None = None
         self.upstream_message: str | None = None
+        # The message Anthropic clients get instead of `message`, when their API words it its own way.
+        self.anthropic_message: str | None = None
 
     def status_for(self, anthropic: bool) -> int:
         """The HTTP status in the client's own API: the kind's Anthropic status unless a specific one was given."""
@@ -90,6 +92,12 @@ class ContextTooLongError(GatewayError):
         self.limit_bytes = limit_bytes
 
 
+def prompt_too_long_message(tokens: int, maximum: int) -> str:
+    """Anthropic's own wording of a size rejection; Claude Code compacts by itself when it reads it (and sizes the
+    compaction from the two figures): docs/protocol.md §Compaction."""
+    return f"prompt is too long: {tokens} tokens > {maximum} maximum"
+
+
 def openai_error_body(error: GatewayError) -> dict[str, Any]:
     """`{"error": {...}}` as the OpenAI API and SDK expect it."""
     info = error.kind.value
@@ -105,4 +113,5 @@ def openai_error_body(error: GatewayError) -> dict[str, Any]:
 
 def anthropic_error_body(error: GatewayError) -> dict[str, Any]:
     """`{"type": "error", "error": {...}}` as the Anthropic API and SDK expect it."""
-    return {"type": "error", "error": {"type": error.kind.value.anthropic_type, "message": error.message}}
+    message = error.anthropic_message or error.message
+    return {"type": "error", "error": {"type": error.kind.value.anthropic_type, "message": message}}

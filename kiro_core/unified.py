@@ -59,6 +59,11 @@ class ReasoningReplay:
     text: str = ""
     signature: str | None = None
     redacted: str | None = None
+    # Where it was minted, when the gateway's signature envelope says so (`kiro_core.convert.reasoning.bind`): the
+    # Kiro model id and short digests of the tool names Kiro was given. Kiro refuses it under another model or once
+    # one of those tools is gone; None: unknown, replayed as is.
+    minted_model: str | None = None
+    minted_tools: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -97,6 +102,7 @@ class ReasoningIntent:
 
     effort: str | None = None
     mode: str | None = None
+    display: str | None = None  # `summarized` or `omitted` when the client named one
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 
 from gateway.accounts.pool import Account, AccountPool, Release
@@ -33,7 +34,7 @@ from kiro_core.cache_points import CachePolicy
 from kiro_core.convert.kiro import KiroRequest, build_kiro_request
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.convert.reasoning import static_schema
-from kiro_core.errors import ErrorKind, GatewayError
+from kiro_core.errors import ErrorKind, GatewayError, prompt_too_long_message
 from kiro_core.models_catalog import ResolvedModel
 from kiro_core.session import ConversationIds, conversation_ids
 from kiro_core.stream import ResponseAssembler
@@ -160,7 +161,16 @@ class GatewayRuntime:
             answer.stream.on_close(release)
             return answer
 
-        return await pool.run(attempt)
+        try:
+            return await pool.run(attempt)
+        except GatewayError as error:
+            if error.kind is ErrorKind.CONTEXT_TOO_LONG:
+                # Worded as Anthropic's API does, so Claude Code compacts by itself; the estimate is made only here,
+                # when it is needed, off the event loop (a conversation this size takes a while to count;
+                # docs/protocol.md §Compaction).
+                tokens = await anyio.to_thread.run_sync(estimate_input_tokens, conversation)
+                error.anthropic_message = prompt_too_long_message(tokens, model.max_input_tokens)
+            raise
 
     async def _open_on(self, kiro: KiroClient, conversation: Conversation, model: ResolvedModel,
                        schema: dict[str, Any] | None, upstream_entry: dict[str, Any] | None,

@@ -135,6 +135,10 @@ class Settings:
     log_level: str = "INFO"
     debug_mode: str = "off"  # off | errors | all
     debug_dir: str = "debug_logs"
+    # issue 19: today's clients (reasoning replay, compaction, Codex's WebSocket attempt)
+    # Wrap the thinking signatures Anthropic clients get with the model and tools Kiro bound them to, so that
+    # reasoning Kiro would refuse is dropped before the request (default on; off hands out Kiro's signature verbatim).
+    bind_reasoning_signatures: bool = True
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

@@ -48,13 +48,14 @@ class KiroRequest:
     """The payload, its exact bytes (what the size guard measured), and how to restore aliased tool names.
 
     `replays_reasoning`: some history entry carries `reasoningContent` (a signature rejection may be retried
-    without it).
+    without it). `tool_names`: the tools Kiro was given (by the names it knows them by), which bind its signatures.
     """
 
     payload: dict[str, Any]
     body: bytes
     tool_name_aliases: dict[str, str] = field(default_factory=dict)  # alias sent to Kiro -> client's original name
     replays_reasoning: bool = False
+    tool_names: tuple[str, ...] = ()
 
 
 def build_kiro_request(
@@ -99,6 +100,10 @@ def build_kiro_request(
         system = _append_section(system, docs)
     if tags:
         system = _append_section(system, THINKING_SYSTEM_SECTION)
+    tool_names = tuple(t.name for t in tools)
+    for message in messages:  # reasoning Kiro would refuse (another model, a tool gone) is not sent at all
+        if message.reasoning is not None and not reasoning.replayable(message.reasoning, model_id, tool_names):
+            message.reasoning = None
 
     messages = normalise_messages(messages, has_tools=bool(tools), options=options)
     history, current = split_current(messages, options)
@@ -141,7 +146,8 @@ def build_kiro_request(
     if options.max_payload_bytes > 0 and len(body) > options.max_payload_bytes:
         raise ContextTooLongError(len(body), options.max_payload_bytes)
     replays = replay and any(m.role == "assistant" and m.reasoning for m in history)
-    return KiroRequest(payload=payload, body=body, tool_name_aliases=reverse_aliases, replays_reasoning=replays)
+    return KiroRequest(payload=payload, body=body, tool_name_aliases=reverse_aliases, replays_reasoning=replays,
+                       tool_names=tool_names)
 
 
 # ---------------------------------------------------------------- tools

@@ -6,17 +6,21 @@ schema-less model (protocol-2026 §1.1–1.3). So the fields are built from the 
 schema's enums (a missing level rounds *down*: cheaper, never surprising) and finally pruned against the schema,
 so nothing the schema does not list can leave. No intent → no fields: the service applies its own default.
 
-Also here: the small static table of schemas (§1.2) for when no catalogue is reachable, and the envelope that
-carries a signature or redacted blob through a Responses client's `encrypted_content`.
+Also here: the small static table of schemas (§1.2) for when no catalogue is reachable, the envelope that
+carries a signature or redacted blob through a Responses client's `encrypted_content`, and the one that wraps a
+signature handed to an Anthropic client with what Kiro bound it to (the model, the tools), so that reasoning Kiro
+would refuse is dropped before the request instead of after a 400 and a retry, without the gateway keeping state
+(docs/protocol.md §Replaying reasoning).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kiro_core.unified import ReasoningIntent, ReasoningReplay
@@ -30,6 +34,8 @@ DEFAULT_DISPLAY = "summarized"  # Kiro returns summary text only when asked (`om
 # What the Anthropic formatter signs thinking with when the upstream gave no signature; never valid upstream.
 _PLACEHOLDER_SIGNATURE = re.compile(r"^sig_[0-9a-f]{32}$")
 ENVELOPE_PREFIX = "kgw1."
+SIGNATURE_PREFIX = "kgs1."  # an Anthropic thinking signature wrapped by `bind_signature`
+_DIGEST_CHARS = 8  # one tool name's digest: 6 bytes of sha256, base64url (48 bits: collisions are harmless here)
 
 # ---------------------------------------------------------------- client intent
 
@@ -50,17 +56,21 @@ def budget_effort(budget_tokens: int) -> str:
     return "xhigh"
 
 
-def anthropic_intent(thinking_type: str | None, budget_tokens: int | None, effort: Any) -> ReasoningIntent:
-    """`thinking` + `output_config.effort` of a Messages request; an explicit effort beats the budget's."""
+def anthropic_intent(thinking_type: str | None, budget_tokens: int | None, effort: Any,
+                     display: str | None = None) -> ReasoningIntent:
+    """`thinking` + `output_config.effort` of a Messages request; an explicit effort beats the budget's.
+
+    `display` (`summarized` / `omitted`) is passed on where the model's schema lists it."""
     named = normalise_effort(effort) if isinstance(effort, str) else None
+    shown = display if isinstance(display, str) and display else None
     if thinking_type == "disabled":
         return ReasoningIntent(effort=None, mode="disabled")
     if thinking_type == "enabled":
         return ReasoningIntent(effort=named or (budget_effort(budget_tokens) if budget_tokens else None),
-                               mode="adaptive")
+                               mode="adaptive", display=shown)
     if thinking_type == "adaptive":
-        return ReasoningIntent(effort=named, mode="adaptive")
-    return ReasoningIntent(effort=named)
+        return ReasoningIntent(effort=named, mode="adaptive", display=shown)
+    return ReasoningIntent(effort=named, display=shown)
 
 
 def openai_intent(effort: str | None) -> ReasoningIntent:
@@ -106,7 +116,7 @@ def request_fields(intent: ReasoningIntent, schema: dict[str, Any] | None, *, ma
     if "reasoning" in props:
         fields = _gpt_fields(intent, _enum(props, "reasoning", "effort"), disabled)
     else:
-        fields = _claude_fields(intent, props, disabled, display)
+        fields = _claude_fields(intent, props, disabled, intent.display or display)
     if fields and not disabled and max_tokens is not None and isinstance(props.get("max_tokens"), dict):
         bounds = props["max_tokens"]
         low, high = bounds.get("minimum"), bounds.get("maximum")
@@ -266,10 +276,15 @@ def is_placeholder_signature(signature: str) -> bool:
     return bool(_PLACEHOLDER_SIGNATURE.match(signature))
 
 
-def seal(text: str, signature: str | None, redacted: str | None) -> str:
-    """A Responses `encrypted_content` value carrying a reasoning block verbatim, tagged with its source field."""
+def seal(text: str, signature: str | None, redacted: str | None,
+         minted: tuple[str, Sequence[str]] | None = None) -> str:
+    """A Responses `encrypted_content` value carrying a reasoning block verbatim, tagged with its source field and,
+    given `minted` (Kiro model id, tool names), with what Kiro bound it to (see `replayable`)."""
     field, value = ("redactedContent", redacted) if redacted else ("signature", signature or "")
-    raw = json.dumps({"field": field, "value": value, "text": text}, ensure_ascii=False, separators=(",", ":"))
+    data: dict[str, Any] = {"field": field, "value": value, "text": text}
+    if minted is not None:
+        data["m"], data["t"] = minted[0], "".join(sorted({tool_digest(n) for n in minted[1]}))
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return ENVELOPE_PREFIX + base64.urlsafe_b64encode(raw.encode()).decode()
 
 
@@ -285,8 +300,76 @@ def unseal(token: str) -> ReasoningReplay | None:
     if not isinstance(data, dict) or not isinstance(data.get("value"), str) or not data["value"]:
         return None
     text = data.get("text") if isinstance(data.get("text"), str) else ""
+    model = data.get("m") if isinstance(data.get("m"), str) else None
+    tools = _digests(data.get("t")) if model is not None else None
     if data.get("field") == "redactedContent":
-        return ReasoningReplay(redacted=data["value"])
+        return ReasoningReplay(redacted=data["value"], minted_model=model, minted_tools=tools)
     if data.get("field") == "signature":
-        return ReasoningReplay(text=text, signature=data["value"])
+        return ReasoningReplay(text=text, signature=data["value"], minted_model=model, minted_tools=tools)
     return None
+
+
+def _digests(packed: Any) -> frozenset[str]:
+    """The tool digests packed by `seal` / `bind_signature` (fixed-size, concatenated)."""
+    text = packed if isinstance(packed, str) else ""
+    return frozenset(text[i:i + _DIGEST_CHARS] for i in range(0, len(text), _DIGEST_CHARS))
+
+
+# ---------------------------------------------------------------- signature binding (Anthropic thinking blocks)
+
+
+def tool_digest(name: str) -> str:
+    """A short, fixed-size digest of a tool name as Kiro was given it."""
+    raw = hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest()[:6]
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def bind_signature(signature: str, model_id: str, tool_names: Sequence[str], hidden_text: str | None = None) -> str:
+    """The signature an Anthropic client gets: Kiro's, wrapped with the model and tools it was minted under, and
+    the reasoning text the client was not shown (`display: "omitted"`), which Kiro needs back with it."""
+    meta: dict[str, Any] = {"m": model_id, "t": "".join(sorted({tool_digest(n) for n in tool_names}))}
+    if hidden_text:
+        meta["x"] = hidden_text
+    raw = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    return f"{SIGNATURE_PREFIX}{base64.urlsafe_b64encode(raw).decode()}.{signature}"
+
+
+def unbind_signature(value: str, shown_text: str) -> ReasoningReplay:
+    """What a client's thinking block replays: Kiro's own signature and text, and where it was minted (unknown for
+    a signature this gateway did not wrap, which is replayed as it came)."""
+    if not value.startswith(SIGNATURE_PREFIX):
+        return ReasoningReplay(text=shown_text, signature=value)
+    head, sep, signature = value[len(SIGNATURE_PREFIX):].partition(".")
+    try:
+        meta = json.loads(base64.urlsafe_b64decode(head.encode()))
+    except (ValueError, binascii.Error):
+        meta = None
+    if not sep or not signature or not isinstance(meta, dict):
+        return ReasoningReplay(text=shown_text, signature=value)  # not ours after all: Kiro will judge it
+    hidden = meta.get("x")
+    return ReasoningReplay(
+        text=hidden if isinstance(hidden, str) else shown_text,
+        signature=signature,
+        minted_model=meta.get("m") if isinstance(meta.get("m"), str) else None,
+        minted_tools=_digests(meta.get("t")),
+    )
+
+
+def signature_binder(model_id: str, tool_names: Sequence[str]) -> Callable[[str, str | None], str]:
+    """`bind_signature` for one answer: what its formatter wraps every upstream signature with."""
+    names = tuple(tool_names)
+
+    def sign(signature: str, hidden_text: str | None) -> str:
+        return bind_signature(signature, model_id, names, hidden_text)
+
+    return sign
+
+
+def replayable(replay: ReasoningReplay, model_id: str, tool_names: Sequence[str]) -> bool:
+    """False when Kiro would refuse this reasoning (protocol-2026 §1.5, docs/protocol.md §Replaying reasoning):
+    minted under another model, or under a tool that this request no longer declares."""
+    if replay.minted_model is not None and replay.minted_model != model_id:
+        return False
+    if replay.minted_tools:
+        return replay.minted_tools <= {tool_digest(n) for n in tool_names}
+    return True

@@ -9,15 +9,18 @@ A block stays open while deltas of its kind keep coming and is closed when anoth
 built from a per-block pre-serialised prefix plus `json.dumps` of the text, since they run once per streamed delta.
 An in-stream failure is `event: error` and nothing after it (the SDK raises; no `message_stop` means incomplete).
 
-Thinking signatures: the upstream's when native reasoning sent one (verbatim: Kiro checks it when the block comes
-back), else a placeholder derived from the message id, which the request adapter recognises and never sends back.
-Redacted reasoning becomes a `redacted_thinking` block of its own (`data` = the upstream blob).
+Thinking signatures: the upstream's when native reasoning sent one (Kiro checks it when the block comes back; `sign`
+may wrap it with what Kiro bound it to, `convert.reasoning.bind_signature`), else a placeholder derived from the
+message id, which the request adapter recognises and never sends back. Redacted reasoning becomes a
+`redacted_thinking` block of its own (`data` = the upstream blob). With `omit_thinking` (the client's
+`thinking.display: "omitted"`) thinking blocks are streamed as Anthropic's API does then: empty text, signature kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from kiro_core.errors import ErrorKind, GatewayError, anthropic_error_body
@@ -38,6 +41,8 @@ PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 _STOP_BLOCK = 'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
 _DELTAS = (ContentDelta, ThinkingDelta)
 _MESSAGE_STOP = 'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+# (upstream signature, reasoning text the client was not shown or None) -> the signature the client gets
+Signer = Callable[[str, str | None], str]
 
 
 def placeholder_signature(message_id: str) -> str:
@@ -67,7 +72,12 @@ def _sse(event_type: str, data: dict[str, Any]) -> str:
 class AnthropicStreamFormatter:
     """Turns batches of output events into Anthropic SSE bytes, one write per batch."""
 
-    def __init__(self, model: str, message_id: str, input_tokens: int) -> None:
+    def __init__(self, model: str, message_id: str, input_tokens: int, *, omit_thinking: bool = False,
+                 sign: Signer | None = None) -> None:
+        self._omit_thinking = omit_thinking
+        self._sign = sign
+        self._hidden: list[str] = []  # thinking text not shown (omit_thinking), for the signature
+        self._replay_text: str | None = None
         self._model = model
         self._message_id = message_id
         self._input_tokens = input_tokens
@@ -106,11 +116,18 @@ class AnthropicStreamFormatter:
             if isinstance(event, _DELTAS):
                 kind = event.__class__
                 text = event.text
+                if isinstance(event, ThinkingDelta) and self._omit_thinking and (text or event.signature):
+                    if self._open is not ThinkingDelta:
+                        self._open_block(ThinkingDelta, parts)
+                    if text:
+                        self._hidden.append(text)
+                        text = ""
                 if isinstance(event, ThinkingDelta) and (event.signature or event.redacted):
                     if event.redacted:
                         self._redacted_block(event.redacted, parts)
                     elif self._open is ThinkingDelta or text:  # else no thinking block to carry it
                         self._signature = event.signature
+                        self._replay_text = event.replay_text
                 if not text:
                     continue
                 if self._open is not kind:
@@ -169,8 +186,12 @@ class AnthropicStreamFormatter:
         if self._open is None:
             return
         if self._open is ThinkingDelta:
-            signature = self._signature or placeholder_signature(self._message_id)
-            self._signature = None
+            signature = self._signature
+            if signature and self._sign is not None:
+                hidden = (self._replay_text or "".join(self._hidden)) if self._omit_thinking else None
+                signature = self._sign(signature, hidden)
+            signature = signature or placeholder_signature(self._message_id)
+            self._signature, self._replay_text, self._hidden = None, None, []
             delta = {"type": "signature_delta", "signature": signature}
             parts.append(_sse("content_block_delta", {"type": "content_block_delta", "index": self._index,
                                                       "delta": delta}))
@@ -178,10 +199,12 @@ class AnthropicStreamFormatter:
         self._open = None
 
 
-def anthropic_message(answer: CollectedAnswer, model: str, message_id: str, input_tokens: int) -> dict[str, Any]:
+def anthropic_message(answer: CollectedAnswer, model: str, message_id: str, input_tokens: int, *,
+                      omit_thinking: bool = False, sign: Signer | None = None) -> dict[str, Any]:
     """A whole `message` body; an answer that failed raises its `GatewayError` instead.
 
-    `input_tokens` (the request estimate) stands in only if the answer's usage has no input figure.
+    `input_tokens` (the request estimate) stands in only if the answer's usage has no input figure; `omit_thinking`
+    and `sign` as for the stream.
     """
     if answer.error is not None:
         raise gateway_error(answer.error)
@@ -189,9 +212,13 @@ def anthropic_message(answer: CollectedAnswer, model: str, message_id: str, inpu
     if finish is None:
         raise GatewayError(ErrorKind.INTERNAL, "The answer ended without a finish event.")
     content: list[dict[str, Any]] = []
-    if answer.thinking:
-        signature = answer.signature or placeholder_signature(message_id)
-        content.append({"type": "thinking", "thinking": answer.thinking, "signature": signature})
+    if answer.thinking or (omit_thinking and answer.signature):
+        signature = answer.signature
+        if signature and sign is not None:
+            signature = sign(signature, (answer.replay_text or answer.thinking) if omit_thinking else None)
+        signature = signature or placeholder_signature(message_id)
+        shown = "" if omit_thinking else answer.thinking
+        content.append({"type": "thinking", "thinking": shown, "signature": signature})
     content.extend({"type": "redacted_thinking", "data": data} for data in answer.redacted)
     if answer.content:
         content.append({"type": "text", "text": answer.content})

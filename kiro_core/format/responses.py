@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,9 +130,10 @@ class ResponsesStreamFormatter:
 
     def __init__(self, model: str, response_id: str, created_at: int, request_echo: dict[str, Any], *,
                  custom_tools: frozenset[str] = frozenset(), parallel_tool_calls: bool = True,
-                 include_encrypted: bool = False) -> None:
+                 include_encrypted: bool = False, minted: tuple[str, Sequence[str]] | None = None) -> None:
         base = {**request_echo, "id": response_id, "object": "response", "created_at": created_at, "model": model}
         self._include_encrypted = include_encrypted
+        self._minted = minted  # (Kiro model id, tool names) sealed with the reasoning (convert.reasoning.seal)
         self._envelope = _dumps(base, separators=(",", ":"))[:-1]
         self._custom_tools = custom_tools
         self._parallel = parallel_tool_calls
@@ -246,7 +247,7 @@ class ResponsesStreamFormatter:
         if self._reasoning is None:
             self._close_message(parts)
             self._reasoning = self._open_reasoning(parts, summary=False)
-        self._reasoning.encrypted = seal(event.replay_text or "", event.signature, event.redacted)
+        self._reasoning.encrypted = seal(event.replay_text or "", event.signature, event.redacted, self._minted)
 
     def _close_reasoning(self, parts: list[str]) -> None:
         item, self._reasoning = self._reasoning, None
@@ -325,13 +326,14 @@ class ResponsesStreamFormatter:
 
 
 def response_output(answer: CollectedAnswer, custom_tools: frozenset[str] = frozenset(),
-                    parallel_tool_calls: bool = True, include_encrypted: bool = False) -> list[dict[str, Any]]:
+                    parallel_tool_calls: bool = True, include_encrypted: bool = False,
+                    minted: tuple[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
     """The output items of a whole answer: reasoning, message, then the tool calls."""
     output: list[dict[str, Any]] = []
     encrypted = None
     if include_encrypted and (answer.signature or answer.redacted):
         redacted = answer.redacted[-1] if answer.redacted else None
-        encrypted = seal(answer.replay_text or "", None if redacted else answer.signature, redacted)
+        encrypted = seal(answer.replay_text or "", None if redacted else answer.signature, redacted, minted)
     if answer.thinking or encrypted:
         output.append(reasoning_item(_new_id("rs"), answer.thinking, encrypted=encrypted))
     if answer.content:
@@ -343,7 +345,8 @@ def response_output(answer: CollectedAnswer, custom_tools: frozenset[str] = froz
 
 def responses_object(answer: CollectedAnswer, model: str, response_id: str, created_at: int,
                      request_echo: dict[str, Any], *, custom_tools: frozenset[str] = frozenset(),
-                     parallel_tool_calls: bool = True, include_encrypted: bool = False) -> dict[str, Any]:
+                     parallel_tool_calls: bool = True, include_encrypted: bool = False,
+                     minted: tuple[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """A whole `response` object; an answer that failed raises its `GatewayError` instead (an HTTP error)."""
     if answer.error is not None:
         raise gateway_error(answer.error)
@@ -359,6 +362,6 @@ def responses_object(answer: CollectedAnswer, model: str, response_id: str, crea
         "status": "incomplete" if incomplete else "completed",
         "error": None,
         "incomplete_details": dict(_INCOMPLETE) if incomplete else None,
-        "output": response_output(answer, custom_tools, parallel_tool_calls, include_encrypted),
+        "output": response_output(answer, custom_tools, parallel_tool_calls, include_encrypted, minted),
         "usage": usage_body(answer.finish.usage),
     }

@@ -1,9 +1,10 @@
 """Request shapes of Anthropic's `/v1/messages` and `/v1/messages/count_tokens`, as Claude Code and the SDKs send them.
 
 Known content blocks are validated (a `tool_use` without an id is a client bug worth a precise 422); block types
-we do not translate (server_tool_use, web_search_tool_result, tool_reference, ...) are accepted and dropped later,
-because Claude Code replays them in history and a 422 would break it outright. Claude Code also puts
-`role: "system"` entries inside `messages`; they are accepted here and hoisted into the system prompt downstream.
+we do not translate (server_tool_use, web_search_tool_result, ...) are accepted and dropped later, because Claude
+Code replays them in history and a 422 would break it outright. Claude Code also puts `role: "system"` entries
+inside `messages` (with their own `output_config`, per-turn control); they are accepted here and kept in place
+downstream. `tool_reference` blocks in tool results (the answer to a tool search) are read: they load a deferred tool.
 """
 
 from __future__ import annotations
@@ -81,6 +82,13 @@ class DocumentBlock(OpenModel):
     title: str | None = None
 
 
+class ToolReferenceBlock(OpenModel):
+    """A tool search's answer inside a tool result: from now on the named (deferred) tool is loaded."""
+
+    type: Literal["tool_reference"] = "tool_reference"
+    tool_name: str = ""
+
+
 class OtherBlock(OpenModel):
     """Any block type this gateway does not translate; tolerated and dropped."""
 
@@ -102,8 +110,9 @@ ToolResultContentBlock = Annotated[
     Annotated[TextBlock, Tag("text")]
     | Annotated[ImageBlock, Tag("image")]
     | Annotated[DocumentBlock, Tag("document")]
+    | Annotated[ToolReferenceBlock, Tag("tool_reference")]
     | Annotated[OtherBlock, Tag("other")],
-    Discriminator(_block_tag(frozenset({"text", "image", "document"}))),
+    Discriminator(_block_tag(frozenset({"text", "image", "document", "tool_reference"}))),
 ]
 ToolResultContent = str_or_list(
     ToolResultContentBlock, "tool_result content must be a string or a list of content blocks", list_tag="blocks"
@@ -137,6 +146,7 @@ MessageContent = str_or_list(ContentBlock, "content must be a string or a list o
 class AnthropicMessage(OpenModel):
     role: Literal["user", "assistant", "system"]
     content: MessageContent
+    output_config: dict[str, Any] | None = None  # per-turn control: e.g. the effort of the turn this message is in
 
 
 class SystemBlock(OpenModel):
@@ -153,6 +163,7 @@ class AnthropicTool(OpenModel):
     input_schema: dict[str, Any] | None = None
     type: str | None = None
     cache_control: dict[str, Any] | None = None
+    defer_loading: bool | None = None  # sent to the model only once a `tool_reference` names it
 
     @model_validator(mode="after")
     def _custom_tools_need_a_schema(self) -> AnthropicTool:
@@ -172,6 +183,7 @@ class ThinkingConfig(OpenModel):
 
     type: str
     budget_tokens: int | None = Field(default=None, ge=1)
+    display: str | None = None  # "omitted": thinking blocks carry their signature but no text
 
     @model_validator(mode="after")
     def _enabled_needs_budget(self) -> ThinkingConfig:

@@ -165,4 +165,5 @@ def test_fields_kiro_cannot_honour_are_accepted_and_dropped(gateway: GatewayProc
     raw = str(payload)
     assert "cache_control" not in raw and "context_management" not in raw and "brand_new_block" not in raw
     results = payload["conversationState"]["currentMessage"]["userInputMessage"]["userInputMessageContext"]
-    assert results["toolResults"][0]["content"][0]["text"] == "a.txt"
+    # a tool_reference (the answer of a tool search) is understood: it says which tool it loaded (issue 19)
+    assert results["toolResults"][0]["content"][0]["text"] == "a.txt\nTool loaded: Bash"

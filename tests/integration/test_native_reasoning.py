@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from kiro_core.convert.reasoning import unbind_signature
+from kiro_core.unified import ReasoningReplay
 from tests.integration.conftest import gateway_env
 from tests.support.fake_kiro import DEFAULT_MODELS, REASONING_MODELS, FakeKiro, text_stream
 from tests.support.fake_kiro_checks import fake_signature
@@ -118,7 +120,9 @@ def test_anthropic_thinking_and_signature_round_trip(gateway: GatewayProcess, fa
         final = stream.get_final_message()
     thinking = final.content[0]
     assert thinking.type == "thinking" and thinking.thinking == SUMMARY
-    assert thinking.signature == fake_signature(SUMMARY)  # the upstream's, verbatim
+    # the upstream's, verbatim inside the gateway's envelope, which names the model (and tools) Kiro bound it to
+    assert unbind_signature(thinking.signature, "") == ReasoningReplay(
+        text="", signature=fake_signature(SUMMARY), minted_model="claude-sonnet-4.6", minted_tools=frozenset())
     assert final.content[1].text == "Four."
 
     messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in final.content]},

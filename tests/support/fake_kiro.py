@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import secrets
 import threading
 import time
@@ -62,6 +63,7 @@ __all__ = [
     "tool_call_stream", "truncated_tool_stream",
 ]
 
+_SIGNATURE = re.compile(rb'"signature":\s*"([^"]+)"')
 DEFAULT_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/FAKEPROFILE01"
 _ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels", "refresh": "refreshToken",
             "desktop": "refreshToken", "oidc": "token", "search": "mcp", "register": "client/register",
@@ -225,6 +227,9 @@ class FakeKiro:
         self._api_keys: set[str] = set()
         self._bearer_failures: dict[tuple[str, str], deque[Status]] = {}
         self._scripts: deque[Script] = deque()
+        # signature → every (model id, tool names) of a request its answer was minted for: like the real service
+        # (protocol-2026 §1.5), a replay under another model or without one of those tools is refused
+        self._minted: dict[str, set[tuple[str, frozenset[str]]]] = {}
         self._searches: deque[SearchReply | Status] = deque()
         self._failures: dict[str, deque[Status]] = {name: deque() for name in ENDPOINTS}
         self._received: list[Received] = []
@@ -427,9 +432,29 @@ class FakeKiro:
 
     def _next_script(self, request: Any) -> Script:
         with self._lock:
-            if self._scripts:
-                return self._scripts.popleft()
-        return default_answer(request)
+            script = self._scripts.popleft() if self._scripts else None
+        script = script if script is not None else default_answer(request)
+        self._remember_signatures(request, script)
+        return script
+
+    def _remember_signatures(self, request: Any, script: Script) -> None:
+        """Note what every signature in `script` is bound to: this request's model and tools."""
+        current = ((request.get("conversationState") or {}).get("currentMessage") or {}).get("userInputMessage") \
+            if isinstance(request, dict) else None
+        if not isinstance(current, dict):
+            return
+        tools = (current.get("userInputMessageContext") or {}).get("tools") or []
+        names = frozenset(str((t.get("toolSpecification") or {}).get("name")) for t in tools)
+        model = str(current.get("modelId", "")).lower()
+        with self._lock:
+            for step in script:
+                if isinstance(step, bytes):
+                    for found in _SIGNATURE.findall(step):
+                        self._minted.setdefault(found.decode(), set()).add((model, names))
+
+    def _minted_binding(self, signature: str) -> set[tuple[str, frozenset[str]]] | None:
+        with self._lock:
+            return set(self._minted[signature]) if signature in self._minted else None
 
     def _models_by_id(self) -> dict[str, dict[str, Any]]:
         with self._lock:

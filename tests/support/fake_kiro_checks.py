@@ -2,7 +2,8 @@
 documents and images (protocol-2026 §1.3, §1.5, §6.1, §6.2), so tests fail the way production would.
 
 Signatures are the fake's own: `fake_signature(text)` is what its reasoning streams send, and a replayed
-`reasoningText` whose signature is not `fake_signature(text)` is "tampered".
+`reasoningText` whose signature is not `fake_signature(text)` is "tampered"; one minted for another model, or for
+a tool the request no longer declares, is refused the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from tests.support.fake_kiro_scripts import Status
@@ -28,11 +29,19 @@ def _bad(message: str, reason: str | None = "REQUEST_BODY_INVALID") -> Status:
     return Status(400, {"message": message, "reason": reason})
 
 
-def check_chat(body: dict[str, Any], models: Mapping[str, dict[str, Any]]) -> Status | None:
-    """The 400 the real service would answer to this generateAssistantResponse body, or None."""
+Binding = Callable[[str], "set[tuple[str, frozenset[str]]] | None"]
+
+
+def check_chat(body: dict[str, Any], models: Mapping[str, dict[str, Any]], minted: Binding | None = None
+               ) -> Status | None:
+    """The 400 the real service would answer to this generateAssistantResponse body, or None; `minted` says
+    what a signature the fake issued was bound to (model id, tool names)."""
     state = body.get("conversationState") or {}
     current = ((state.get("currentMessage") or {}).get("userInputMessage")) or {}
-    model = models.get(str(current.get("modelId", "")).lower()) or {}
+    model_id = str(current.get("modelId", "")).lower()
+    model = models.get(model_id) or {}
+    tools = frozenset(str((t.get("toolSpecification") or {}).get("name"))
+                      for t in (current.get("userInputMessageContext") or {}).get("tools") or [])
     fields = body.get("additionalModelRequestFields")
     if fields is not None:
         schema = model.get("additionalModelRequestFieldsSchema")
@@ -50,6 +59,10 @@ def check_chat(body: dict[str, Any], models: Mapping[str, dict[str, Any]]) -> St
         reasoning = (entry.get("assistantResponseMessage") or {}).get("reasoningContent")
         if reasoning is not None and (problem := _reasoning_problem(reasoning)):
             return problem
+        signature = ((reasoning or {}).get("reasoningText") or {}).get("signature")
+        bound = minted(signature) if minted is not None and isinstance(signature, str) else None
+        if bound is not None and not any(model == model_id and names <= tools for model, names in bound):
+            return Status(400, SIGNATURE_INVALID)
     return None
 
 

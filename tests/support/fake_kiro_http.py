@@ -249,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict) or "conversationState" not in body:
             self._send_json(400, {"message": "Improperly formed request.", "reason": None})
             return
-        rejection = check_chat(body, fake._models_by_id())  # like the real service: before any script plays
+        rejection = check_chat(body, fake._models_by_id(), fake._minted_binding)  # before any script plays
         if rejection is not None:
             self._send_status(rejection)
             return

@@ -196,6 +196,9 @@ def probe_stream(text: str = "ok", *, reasoning: str | None = None, metering: bo
     return out
 
 
+SUBAGENT_TOOLS = frozenset({"Agent", "Task"})
+
+
 def default_answer(request: Any) -> Script:
     """`plain_answer`, led by native reasoning frames when the request asks for an effort (schema models)."""
     fields = request.get("additionalModelRequestFields") if isinstance(request, dict) else None
@@ -204,7 +207,8 @@ def default_answer(request: Any) -> Script:
 
 
 def plain_answer(request: Any) -> Script:
-    """A plausible stream for a chat request: answer tool results, call the first tool, or echo the user text."""
+    """A plausible stream for a chat request: answer tool results, call the first tool (not a sub-agent launcher),
+    or echo the user text."""
     message = _current_user_message(request)
     context = message.get("userInputMessageContext") or {}
     results = context.get("toolResults") or []
@@ -214,7 +218,10 @@ def plain_answer(request: Any) -> Script:
         pieces = [c.get("text", "") for c in first.get("content") or [] if isinstance(c, dict)]
         return text_stream(f"The tool returned: {' '.join(pieces)[:200]}")
     if tools:
-        spec = tools[0].get("toolSpecification") or {}
+        # Not a sub-agent launcher when there is another tool: Claude Code 2.1.3xx offers `Agent` first and runs it
+        # in the background, so a model that always launched it would recurse without end.
+        plain = [t for t in tools if (t.get("toolSpecification") or {}).get("name") not in SUBAGENT_TOOLS]
+        spec = (plain or tools)[0].get("toolSpecification") or {}
         schema = (spec.get("inputSchema") or {}).get("json") or {}
         return tool_call_stream(spec.get("name", "tool"), _example_for(schema), text="Let me check that.")
     content = str(message.get("content") or "")

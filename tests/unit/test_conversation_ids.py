@@ -167,6 +167,8 @@ def anthropic_turns() -> list[list[dict[str, Any]]]:
                                             "input": {"command": "ls"}}]},
          {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.py\nb.py"}]}],
         [{"role": "assistant", "content": [{"type": "text", "text": "Two files: a.py and b.py."}]},
+         # a system message in mid-session (Claude Code 2.1.3xx: its environment block, with a per-turn effort)
+         {"role": "system", "content": "# Environment\nPlan mode is on.", "output_config": {"effort": "medium"}},
          {"role": "user", "content": "Show a.py"}],
         [{"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_2", "name": "Bash",
                                             "input": {"command": "cat a.py"}}]},
@@ -206,8 +208,11 @@ def test_projection_turn_n_plus_one_starts_with_the_exact_bytes_of_turn_n_histor
         prefix = history_prefix(previous)
         assert following.startswith(prefix), (prefix[-200:], following[: len(prefix)][-200:])
         assert len(following) > len(prefix)
-    # Nothing per-request sits in history: the thinking tags ride only on the current message.
+    # The mid-session system message kept its place: it opens its own user turn, the first entry is untouched.
     last = json.loads(bodies[-1])["conversationState"]
+    assert "Plan mode" not in last["history"][0]["userInputMessage"]["content"]
+    assert last["history"][4]["userInputMessage"]["content"] == "# Environment\nPlan mode is on.\n\nShow a.py"
+    # Nothing per-request sits in history: the thinking tags ride only on the current message.
     assert all("<thinking_mode>enabled" not in json.dumps(entry) for entry in last["history"])
     assert last["currentMessage"]["userInputMessage"]["content"].startswith("<thinking_mode>")
 

@@ -56,7 +56,7 @@ def test_system_blocks_joined_and_cache_control_dropped() -> None:
     assert c.system == "A\nB"
 
 
-def test_system_messages_are_hoisted_and_joined_with_blank_line() -> None:
+def test_system_messages_keep_their_place_at_the_start_of_their_user_turn() -> None:
     c = convert(
         system="top",
         messages=[
@@ -64,14 +64,19 @@ def test_system_messages_are_hoisted_and_joined_with_blank_line() -> None:
             user("q"),
             {"role": "system", "content": [{"type": "text", "text": "second"}, {"type": "text", "text": "more"}]},
             {"role": "assistant", "content": "a"},
+            {"role": "system", "content": "third"},
+            user("q2"),
         ],
     )
-    assert c.system == "top\n\nfirst\n\nsecond\nmore"
-    assert [m.role for m in c.messages] == ["user", "assistant"]
+    assert c.system == "top"
+    assert [(m.role, m.text) for m in c.messages] == [
+        ("user", "first\n\nsecond\nmore\n\nq"), ("assistant", "a"), ("user", "third\n\nq2")]
 
 
-def test_system_only_from_messages() -> None:
-    assert convert(messages=[{"role": "system", "content": "hoisted"}, user("q")]).system == "hoisted"
+def test_a_system_message_without_a_user_turn_stands_alone() -> None:
+    c = convert(messages=[user("q"), {"role": "assistant", "content": "a"}, {"role": "system", "content": "late"}])
+    assert [(m.role, m.text) for m in c.messages] == [("user", "q"), ("assistant", "a"), ("user", "late")]
+    assert convert(messages=[{"role": "system", "content": "only"}]).messages == [Message("user", "only")]
 
 
 # ---------------------------------------------------------------- content
@@ -193,10 +198,11 @@ def test_thinking_and_unknown_blocks_are_dropped() -> None:
         ]
     )
     # The last reasoning block of the turn is kept for replay (one slot per Kiro message); replayed web search
-    # blocks become a short note (issue 12); unknown blocks are dropped.
+    # blocks become a short note (issue 12); a tool_reference in a result says which tool it loaded (issue 19);
+    # unknown blocks are dropped.
     assert c.messages[1] == Message("assistant", "[searched the web for: q]\n[the web search found nothing]\nanswer",
                                     reasoning=ReasoningReplay(redacted="xx"))
-    assert c.messages[2].tool_results == [ToolResult("t", "r")] and c.messages[2].text == ""
+    assert c.messages[2].tool_results == [ToolResult("t", "Tool loaded: Read\nr")] and c.messages[2].text == ""
 
 
 def test_tools_custom_kept_server_skipped() -> None:
@@ -384,9 +390,8 @@ def claude_code_request() -> dict[str, Any]:
 
 def test_claude_code_request_end_to_end() -> None:
     conversation = convert(**claude_code_request())
-    assert conversation.system.startswith("You are Claude Code") and conversation.system.endswith(
-        "Output style: concise."
-    )
+    assert conversation.system.startswith("You are Claude Code") and "Output style" not in conversation.system
+    assert conversation.messages[0].text.startswith("Output style: concise.\n\n<system-reminder>")  # kept in place
     assert conversation.thinking == ThinkingRequest(True, 10000)
     assert len(conversation.tools) == 5
 

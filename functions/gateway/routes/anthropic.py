@@ -21,6 +21,7 @@ router = APIRouter()
 async def messages(request: Request) -> Response:
     from gateway.edge.serving import collect_answer, open_answer, read_conversation, stream_response
     from kiro_core.convert.anthropic import anthropic_to_conversation
+    from kiro_core.convert.reasoning import signature_binder
     from kiro_core.format.anthropic import AnthropicStreamFormatter, anthropic_message
     from kiro_core.models.anthropic import MessagesRequest
     from kiro_core.stream import collect
@@ -34,11 +35,16 @@ async def messages(request: Request) -> Response:
         if searched is not None:
             return searched
     answer = await open_answer(request, runtime, conversation)
+    omit = bool(parsed.thinking and parsed.thinking.display == "omitted")
+    sign = signature_binder(answer.model.kiro_id, answer.kiro_request.tool_names) \
+        if runtime.settings.bind_reasoning_signatures else None
     if conversation.stream:
-        formatter = AnthropicStreamFormatter(conversation.model, message_id, answer.input_tokens)
+        formatter = AnthropicStreamFormatter(conversation.model, message_id, answer.input_tokens,
+                                             omit_thinking=omit, sign=sign)
         return stream_response(request, answer, formatter, formatter.ping())
     events = await collect_answer(request, answer)
-    return JSONResponse(anthropic_message(collect(events), conversation.model, message_id, answer.input_tokens))
+    return JSONResponse(anthropic_message(collect(events), conversation.model, message_id, answer.input_tokens,
+                                          omit_thinking=omit, sign=sign))
 
 
 @router.post("/v1/messages/count_tokens", openapi_extra=json_body("kiro_core.models.anthropic:CountTokensRequest"),

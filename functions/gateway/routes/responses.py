@@ -1,7 +1,9 @@
 """OpenAI Responses surface: `POST /v1/responses`, the only API Codex CLI speaks.
 
 Stateless by design: the client sends its whole history every turn (Codex does, with `store: false`), so there is
-no `GET /v1/responses/{id}` and `previous_response_id` is refused by the adapter.
+no `GET /v1/responses/{id}` and `previous_response_id` is refused by the adapter. Codex may first try a WebSocket
+upgrade of `GET /v1/responses`; a Function URL cannot hold one, so it is refused at once with 426, the status Codex
+falls back to HTTP on without retrying (docs/protocol.md §Codex WebSocket).
 
 Imports of the request machinery (upstream client, converters, formatters, pydantic request models) are made in the
 handler, on its first call: a process serves one API surface more often than not, and none of it is needed to
@@ -30,6 +32,20 @@ RESPONSES_KEEPALIVE = b": keep-alive\n\n"
 ENCRYPTED_REASONING = "reasoning.encrypted_content"  # `include` value asking for replayable reasoning (Codex sends it)
 
 
+@router.get("/v1/responses", include_in_schema=False)
+async def refuse_websocket(request: Request) -> Response:
+    """The WebSocket transport Codex tries first: 426 (Codex: "fall back to HTTP"), plain GETs: 405."""
+    from kiro_core.errors import ErrorKind, GatewayError, openai_error_body
+
+    if "websocket" not in request.headers.get("upgrade", "").lower():
+        error = GatewayError(ErrorKind.INVALID_REQUEST, "Use POST /v1/responses.", status=405)
+        return JSONResponse(openai_error_body(error), status_code=405, headers={"allow": "POST"})
+    error = GatewayError(ErrorKind.INVALID_REQUEST, "This gateway serves /v1/responses over HTTP only (POST with "
+                         "server-sent events), not WebSocket; set supports_websockets = false for the provider.",
+                         status=426)
+    return JSONResponse(openai_error_body(error), status_code=426, headers={"connection": "close"})
+
+
 @router.post("/v1/responses", openapi_extra=json_body("kiro_core.models.responses:ResponsesRequest"))
 async def create_response(request: Request) -> Response:
     from gateway.edge.serving import collect_answer, open_answer, read_conversation, stream_response
@@ -51,14 +67,17 @@ async def create_response(request: Request) -> Response:
     custom_tools = custom_tool_names(parsed)
     parallel = parsed.parallel_tool_calls is not False
     encrypted = ENCRYPTED_REASONING in (parsed.include or [])
+    minted = (answer.model.kiro_id, answer.kiro_request.tool_names) \
+        if runtime.settings.bind_reasoning_signatures else None
     if conversation.stream:
         formatter = ResponsesStreamFormatter(conversation.model, response_id, created_at, echo,
                                              custom_tools=custom_tools, parallel_tool_calls=parallel,
-                                             include_encrypted=encrypted)
+                                             include_encrypted=encrypted, minted=minted)
         return stream_response(request, answer, formatter, RESPONSES_KEEPALIVE)
     events = await collect_answer(request, answer)
     body = responses_object(collect(events), conversation.model, response_id, created_at, echo,
-                            custom_tools=custom_tools, parallel_tool_calls=parallel, include_encrypted=encrypted)
+                            custom_tools=custom_tools, parallel_tool_calls=parallel, include_encrypted=encrypted,
+                            minted=minted)
     return JSONResponse(body)
 
 
