@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from kiro_core.error_text import printable
+
 
 @dataclass(frozen=True, slots=True)
 class _KindInfo:
@@ -91,18 +93,18 @@ class ContextTooLongError(GatewayError):
 
 
 def openai_error_body(error: GatewayError) -> dict[str, Any]:
-    """`{"error": {...}}` as the OpenAI API and SDK expect it."""
+    """`{"error": {...}}` as the OpenAI API and SDK expect it; message and param always encodable (error_text)."""
     info = error.kind.value
     return {
         "error": {
-            "message": error.message,
+            "message": printable(error.message),
             "type": info.openai_type,
-            "param": error.param,
+            "param": None if error.param is None else printable(error.param),
             "code": info.openai_code,
         }
     }
 
 
 def anthropic_error_body(error: GatewayError) -> dict[str, Any]:
-    """`{"type": "error", "error": {...}}` as the Anthropic API and SDK expect it."""
-    return {"type": "error", "error": {"type": error.kind.value.anthropic_type, "message": error.message}}
+    """`{"type": "error", "error": {...}}` as the Anthropic API and SDK expect it; the message always encodable."""
+    return {"type": "error", "error": {"type": error.kind.value.anthropic_type, "message": printable(error.message)}}
