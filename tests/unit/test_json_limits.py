@@ -70,7 +70,8 @@ def test_malformed_bodies(body: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.text(max_size=5) | st.text(st.characters(categories=["Cs", "Cc"]), max_size=3), children, max_size=4),
     max_leaves=20,
 )
 
@@ -100,7 +101,9 @@ def _has_surrogate(value: Any) -> bool:
 def test_accepts_exactly_the_finite_valid_unicode_values(value: Any) -> None:
     body = json.dumps(value).encode()  # ASCII escapes, so surrogates travel as \\udxxx
     if _has_non_finite(value) or _has_surrogate(value):
-        with pytest.raises(JsonRejected):
+        with pytest.raises(JsonRejected) as caught:
             loads_strict(body, JsonLimits())
+        caught.value.message.encode("utf-8")  # the 400 that names the field must itself be encodable
+        (caught.value.path or "").encode("utf-8")
     else:
         assert loads_strict(body, JsonLimits()) == json.loads(body)
