@@ -88,6 +88,7 @@ def _has_non_finite(value: Any) -> bool:
 
 def _has_surrogate(value: Any) -> bool:
     if isinstance(value, str):
+        value = json.loads(json.dumps(value))  # as the decoder sees it: a high and a low surrogate side by side pair up
         return any("\ud800" <= char <= "\udfff" for char in value)
     if isinstance(value, list):
         return any(_has_surrogate(item) for item in value)
