@@ -181,7 +181,11 @@ class ResponsesStreamFormatter:
                 break
         if run and not self._done:
             self._deltas(run_kind, run, parts)
-        return "".join(parts).encode()
+        text = "".join(parts)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # a lone surrogate in the upstream's text: its JSON escape, as the other shapes send
+            return text.encode("utf-8", "backslashreplace")
 
     # ------------------------------------------------------------------ events
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from gateway.edge.http_io import UNRENDERABLE_MESSAGE, error_response, parse_model
+from gateway.edge.serving import unrenderable_stream_error
 from kiro_core.error_text import MAX_KEY_CHARS, field_path, printable
 from kiro_core.errors import ErrorKind, GatewayError, anthropic_error_body, openai_error_body
 
@@ -84,3 +85,16 @@ def test_an_error_with_surrogates_renders_with_escapes() -> None:
                                                                    param='metadata."\udb3d"'))
     assert json.loads(response.body)["error"] == {"message": "key \\udb3d", "type": "invalid_request_error",
                                                   "param": 'metadata."\\udb3d"', "code": None}
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/chat/completions", "/v1/responses"])
+def test_the_fixed_stream_failure_is_an_error_event_in_the_clients_shape(path: str) -> None:
+    raw = unrenderable_stream_error(path).decode("utf-8")
+    lines = raw.rstrip("\n").split("\n")
+    data = json.loads(lines[-1].removeprefix("data: "))
+    if path == "/v1/messages":
+        assert lines[0] == "event: error" and data["type"] == "error" and data["error"]["type"] == "api_error"
+    elif path == "/v1/responses":
+        assert lines[0] == "event: error" and data["type"] == "error" and data["code"] == "server_error"
+    else:
+        assert len(lines) == 1 and data["error"]["code"] == "internal_error"
