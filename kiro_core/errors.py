@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from kiro_core.error_text import printable
+
 
 @dataclass(frozen=True, slots=True)
 class _KindInfo:
@@ -99,19 +101,19 @@ def prompt_too_long_message(tokens: int, maximum: int) -> str:
 
 
 def openai_error_body(error: GatewayError) -> dict[str, Any]:
-    """`{"error": {...}}` as the OpenAI API and SDK expect it."""
+    """`{"error": {...}}` as the OpenAI API and SDK expect it; message and param always encodable (error_text)."""
     info = error.kind.value
     return {
         "error": {
-            "message": error.message,
+            "message": printable(error.message),
             "type": info.openai_type,
-            "param": error.param,
+            "param": None if error.param is None else printable(error.param),
             "code": info.openai_code,
         }
     }
 
 
 def anthropic_error_body(error: GatewayError) -> dict[str, Any]:
-    """`{"type": "error", "error": {...}}` as the Anthropic API and SDK expect it."""
+    """`{"type": "error", "error": {...}}` as the Anthropic API and SDK expect it; the message always encodable."""
     message = error.anthropic_message or error.message
-    return {"type": "error", "error": {"type": error.kind.value.anthropic_type, "message": message}}
+    return {"type": "error", "error": {"type": error.kind.value.anthropic_type, "message": printable(message)}}

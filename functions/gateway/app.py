@@ -31,6 +31,7 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
     from gateway.runtime_holder import RuntimeHolder
     from gateway.settings import Settings
     from gateway.snapstart import install as install_snapstart_hooks
+    from kiro_core.error_text import field_path
     from kiro_core.errors import ErrorKind, GatewayError
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in error.errors()[:8])
+        problems = "; ".join(f"{field_path(e.get('loc', ()))}: {e.get('msg')}" for e in error.errors()[:8])
         return error_response(request.url.path, GatewayError(ErrorKind.INVALID_REQUEST, f"Invalid request: {problems}"))
 
     @app.exception_handler(StarletteHTTPException)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiro_core.convert.reasoning import seal
+from kiro_core.error_text import printable
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.events import (
     ContentDelta,
@@ -72,7 +73,7 @@ def usage_body(usage: Usage) -> dict[str, Any]:
 
 def failure_body(error: StreamError) -> dict[str, str]:
     """`response.error` for a failed answer."""
-    return {"code": _FAILURE_CODES.get(error.kind_name, "server_error"), "message": error.message}
+    return {"code": _FAILURE_CODES.get(error.kind_name, "server_error"), "message": printable(error.message)}
 
 
 def reasoning_item(item_id: str, text: str, status: str = "completed", encrypted: str | None = None) -> dict[str, Any]:
@@ -181,7 +182,11 @@ class ResponsesStreamFormatter:
                 break
         if run and not self._done:
             self._deltas(run_kind, run, parts)
-        return "".join(parts).encode()
+        text = "".join(parts)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # a lone surrogate in the upstream's text: its JSON escape, as the other shapes send
+            return text.encode("utf-8", "backslashreplace")
 
     # ------------------------------------------------------------------ events
 

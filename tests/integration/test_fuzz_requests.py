@@ -98,14 +98,23 @@ def test_schema_driven_cases(schema: Any, client: httpx.Client, fake: FakeKiro, 
 scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=10**30, max_value=10**40)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20)
            | st.sampled_from(["\ud800", "\udfff", "a\udc00b", "\x00", "\u2028", "data:image/png;base64,@@"]))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.sampled_from(["type", "role", "content", "text", "source", "name", "input", "id", "x"]) | st.text(max_size=4),
-    inner, max_size=3), max_leaves=12)
+# Object keys are client input too (issue 21: a lone surrogate in a key made the 400 itself unencodable): lone
+# surrogates, control characters, empty, very long, JSON-breaking, and raw invalid UTF-8 (BAD_UTF8_KEY is spliced in
+# as bytes), at every depth through `values` and at the top level and along paths through `paths`.
+BAD_UTF8_KEY = "__bad_utf8_key__"
+hostile_keys = (st.sampled_from(["\ud98a", "\udb3d", "a\udc00b", "\udfff\ud800", "", "\x00", "\x1b[31m", "\u2028", ".",
+                                 '"', "\\", " ", BAD_UTF8_KEY])
+                | st.text(st.characters(categories=["Cs", "Cc"]), min_size=1, max_size=3)
+                | st.integers(min_value=200, max_value=20_000).map(lambda size: "k" * size))
+keys = (st.sampled_from(["type", "role", "content", "text", "source", "name", "input", "id", "x"])
+        | st.text(max_size=4) | hostile_keys)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
+                      max_leaves=12)
 deep = st.integers(min_value=100, max_value=3000).map(lambda depth: {"__raw__": "[" * depth + "]" * depth})
 
 
 def _mutate(body: Any, path: list[Any], value: Any) -> Any:
-    """`body` with the node at `path` (as far as it exists) replaced by `value`."""
+    """`body` with the node at `path` replaced by `value`; missing objects on the way are made up."""
     if not path:
         return value
     head, rest = path[0], path[1:]
@@ -115,21 +124,25 @@ def _mutate(body: Any, path: list[Any], value: Any) -> Any:
     if isinstance(body, list) and body:
         index = head % len(body) if isinstance(head, int) else 0
         return [*body[:index], _mutate(body[index], rest, value), *body[index + 1:]]
+    if isinstance(head, str):  # a scalar or absent node becomes an object: a key inside a field of the wrong type
+        return {head: _mutate(None, rest, value)}
     return value
 
 
 def _splice_raw(text: str) -> bytes:
-    """Replace each `{"__raw__": "<brackets>"}` placeholder with its brackets, unquoted (deep nesting as text)."""
+    """Replace each `{"__raw__": "<brackets>"}` placeholder with its brackets, unquoted (deep nesting as text), and
+    each BAD_UTF8_KEY with bytes that are not UTF-8."""
     marker = '{"__raw__": "'
     while marker in text:
         start = text.index(marker)
         end = text.index('"}', start)
         text = text[:start] + text[start + len(marker):end] + text[end + 2:]
-    return text.encode()
+    return text.encode().replace(BAD_UTF8_KEY.encode(), b"k\xff\xfe\xc3(")
 
 
 paths = st.lists(st.sampled_from(["model", "messages", "input", "tools", "system", "content", "metadata",
-                                  "max_tokens", "temperature", "stream", "source", "type", 0, 1]), max_size=5)
+                                  "max_tokens", "temperature", "stream", "source", "type", 0, 1]) | hostile_keys,
+                 max_size=5)
 
 
 @pytest.mark.parametrize("route", ROUTES)

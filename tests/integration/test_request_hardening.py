@@ -92,6 +92,42 @@ def test_responses_lone_surrogate_in_echoed_strings(gateway: GatewayProcess, fak
     assert "Unicode" in error["message"] and error["param"].startswith(field)
 
 
+# Issue 21: a lone surrogate in an object KEY made the 400 itself unencodable (a 500 on every route).
+SURROGATE_KEYS = {  # case: (where the key goes, as raw JSON spliced into the route's valid body; the field named)
+    "top-level": (None, '"\\ud98a"'),
+    "nested": ("metadata", 'metadata."\\udb3d"'),
+    "in-a-wrong-typed-field": ("model", 'model."\\udb3d"'),
+}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("case", list(SURROGATE_KEYS))
+def test_a_lone_surrogate_in_a_key_is_a_400_naming_the_field(gateway: GatewayProcess, fake: FakeKiro, route: str,
+                                                             case: str) -> None:
+    field, named = SURROGATE_KEYS[case]
+    if field is None:
+        body = json.dumps(VALID_BODIES[route])[:-1].encode() + b', "\\ud98a": 1}'
+    else:
+        body = with_raw_field(route, field, '{"\\udb3d": "v"}')
+    response = post_raw(gateway, route, body)
+    response.content.decode("utf-8")  # strict UTF-8 on the wire
+    before = len(fake.requests("chat"))
+    error = refused(gateway, fake, route, body)
+    assert len(fake.requests("chat")) == before
+    assert named in error["message"] and "lone surrogate" in error["message"], error
+    if "param" in error:
+        assert error["param"] == named
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_control_characters_and_long_keys_are_named_readably(gateway: GatewayProcess, fake: FakeKiro,
+                                                            route: str) -> None:
+    key = "\\u001b[31m" + "k" * 5000  # an ANSI escape and five thousand more characters
+    body = with_raw_field(route, "model", '{"' + key + '": 1}')  # a key inside a field of the wrong type
+    error = refused(gateway, fake, route, body)
+    assert "\x1b" not in error["message"] and len(error["message"]) < 2_000
+
+
 def test_a_valid_surrogate_pair_is_accepted(gateway: GatewayProcess, fake: FakeKiro) -> None:
     body = with_raw_field("/v1/responses", "instructions", '"smile \\ud83d\\ude00"')
     response = post_raw(gateway, "/v1/responses", body)

@@ -11,8 +11,8 @@ import pytest
 
 from tests.integration.conftest import API_KEY
 from tests.support import frames
-from tests.support.fake_kiro import FakeKiro, Pause, exception_stream, text_stream, tool_call_stream
-from tests.support.fake_kiro_scripts import finish_frames
+from tests.support.fake_kiro import FakeKiro, Pause, text_stream, tool_call_stream
+from tests.support.fake_kiro_scripts import failure_timings, finish_frames
 from tests.support.gateway_process import GatewayProcess
 
 MODEL = "claude-sonnet-4.5"
@@ -97,9 +97,10 @@ def test_function_call_round_trip_over_two_turns(gateway: GatewayProcess, fake: 
     assert assistant["toolUses"][0]["input"] == {"city": "Paris"} and "Checking." in assistant["content"]
 
 
-def test_mid_stream_failure_is_reported_as_failed(gateway: GatewayProcess, fake: FakeKiro) -> None:
-    fake.enqueue_chat(exception_stream("Partial answer", exception_type="ThrottlingException",
-                                       message="Rate exceeded mid-stream"))
+@pytest.mark.parametrize("timing", ["in-pieces", "all-in-one-write", "with-the-close", "after-trailer"])
+def test_mid_stream_failure_is_reported_as_failed(gateway: GatewayProcess, fake: FakeKiro, timing: str) -> None:
+    # the fake pins down which frames arrive in one read; "all-in-one-write" used to be retried into a new answer
+    fake.enqueue_chat(failure_timings("Partial answer", message="Rate exceeded mid-stream")[timing])
     with client(gateway).responses.stream(model=MODEL, input="hi") as stream:
         events = list(stream)
         types = [event.type for event in events]
@@ -109,6 +110,7 @@ def test_mid_stream_failure_is_reported_as_failed(gateway: GatewayProcess, fake:
         assert error.code == "rate_limit_exceeded" and "Rate exceeded mid-stream" in error.message
         with pytest.raises(RuntimeError):
             stream.get_final_response()
+    assert len(fake.requests("chat")) == 1
 
 
 def test_codex_shaped_request_gets_items_and_completion(gateway: GatewayProcess, fake: FakeKiro) -> None:

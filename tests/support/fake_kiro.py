@@ -43,6 +43,7 @@ from tests.support.fake_kiro_scripts import (
     SearchReply,
     Status,
     Step,
+    Together,
     default_answer,
     exception_stream,
     probe_stream,
@@ -58,6 +59,7 @@ from tests.support.fake_oidc import DeviceFlows
 
 __all__ = [
     "INVALID_BEARER", "Corrupt", "Drop", "FakeKiro", "Pause", "Received", "Script", "SearchReply", "Status", "Step",
+    "Together",
     "exception_stream", "probe_stream", "search_results", "silent_stream", "text_stream", "throttled",
     "tool_call_frames",
     "tool_call_stream", "truncated_tool_stream",

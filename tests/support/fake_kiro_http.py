@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.support.fake_kiro_checks import check_chat
-from tests.support.fake_kiro_scripts import Corrupt, Drop, Pause, Script, Status
+from tests.support.fake_kiro_scripts import Corrupt, Drop, Pause, Script, Status, Together
 from tests.support.fake_oidc import DEVICE_GRANT
 
 if TYPE_CHECKING:
@@ -306,7 +306,13 @@ class _Handler(BaseHTTPRequestHandler):
                     continue
                 self._write_pieces(fake, rng, pending)
                 pending.clear()
-                if isinstance(step, Pause):
+                if isinstance(step, Together):
+                    together = b"".join(step.frames)
+                    end = b"0\r\n\r\n" if step.close else b""
+                    self.wfile.write((b"%x\r\n%s\r\n" % (len(together), together) if together else b"") + end)
+                    if step.close:
+                        return
+                elif isinstance(step, Pause):
                     fake._stopping.wait(step.seconds)
                 elif isinstance(step, Drop):
                     self._drop(step.reset)

@@ -1,7 +1,8 @@
 """What the fake Kiro says on `generateAssistantResponse`: script steps and builders of common streams.
 
 A script is a list of steps played in order: frame bytes, `Pause` (silence), `Drop` (connection cut mid-stream),
-`Status` (an HTTP error instead of a stream; only before any frame), `Corrupt` (a frame with a bad CRC). The builders
+`Status` (an HTTP error instead of a stream; only before any frame), `Corrupt` (a frame with a bad CRC), `Together`
+(frames in one network write, to pin down what the gateway receives in one read). The builders
 return scripts shaped like the real stream (§3 of the protocol reference): JSON keys in alphabetical order, tool
 input as string fragments, metering and context usage at the end. Scripts are lists, so they concatenate with `+`.
 """
@@ -66,7 +67,17 @@ class Corrupt:
         return bytes(raw)
 
 
-Step = bytes | Pause | Drop | Status | Corrupt
+@dataclass(frozen=True)
+class Together:
+    """`frames` leave as one HTTP chunk in one network write, whatever `piece_sizes` says (bytes already queued
+    are flushed first), so the gateway reads them together. `close=True` puts the end of the chunked body in that
+    same write: the last frames and the end of the stream arrive at once."""
+
+    frames: tuple[bytes, ...]
+    close: bool = False
+
+
+Step = bytes | Pause | Drop | Status | Corrupt | Together
 Script = list[Step]
 
 DEFAULT_CREDITS = 0.0169  # a real metering value seen on a short Sonnet answer
@@ -161,6 +172,24 @@ def exception_stream(text: str = "Partial answer", *, exception_type: str = "Thr
     """Some text, then a mid-stream exception frame (the stream then ends cleanly, as the real one does)."""
     out: Script = [frames.text(part) for part in split_text(text, 2)]
     return [*out, frames.exception_frame(exception_type, message)]
+
+
+def failure_timings(text: str = "Partial answer", *, exception_type: str = "ThrottlingException",
+                    message: str = "Rate exceeded") -> dict[str, Script]:
+    """One answer that fails mid-stream (text, then an exception frame), under each read split that matters: the
+    failure in the same network write as the text, as the end of the stream, before or after trailer frames, and
+    in the fake's usual odd-sized pieces. Every one is the same failed answer to whoever decodes it."""
+    first, last = split_text(text, 2)
+    failure = frames.exception_frame(exception_type, message)
+    trailer = finish_frames()
+    return {
+        "all-in-one-write": [Together((frames.text(first), frames.text(last), failure), close=True)],
+        "with-last-text": [frames.text(first), Together((frames.text(last), failure), close=True)],
+        "with-the-close": [frames.text(first), frames.text(last), Together((failure,), close=True)],
+        "before-trailer": [Together((frames.text(first), frames.text(last), failure, *trailer), close=True)],
+        "after-trailer": [Together((frames.text(first), frames.text(last), *trailer, failure), close=True)],
+        "in-pieces": exception_stream(text, exception_type=exception_type, message=message),
+    }
 
 
 def silent_stream(seconds: float, then: Script | None = None) -> Script:

@@ -443,3 +443,13 @@ def test_sdk_parses_the_whole_response_object() -> None:
     response = sdk_client(json.dumps(body).encode(), "application/json").responses.create(model=MODEL, input="hi")
     assert response.id == RESP_ID and response.output_text == "Hello!"
     assert response.usage is not None and response.usage.input_tokens_details.cached_tokens == 30
+
+
+def test_a_lone_surrogate_in_the_answer_travels_as_its_escape_and_a_failure_still_renders() -> None:
+    """Issue 21: upstream JSON may decode to a lone surrogate; the stream, and its failure event, must still encode."""
+    events = run(formatter(), [ContentDelta("bad \ud800 text")], [Finish("stop", USAGE)])
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "bad \ud800 text"  # the JSON escape decoded
+    failed = run(formatter(), [ContentDelta("bad \ud800"), StreamError("RATE_LIMIT", "throttled \udb3d")])
+    assert failed[-1]["type"] == "response.failed"
+    assert failed[-1]["response"]["error"]["message"] == "throttled \\udb3d"  # error text: escaped, as printable

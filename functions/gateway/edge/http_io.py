@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, TypeVar
 
@@ -12,10 +13,14 @@ from starlette.requests import ClientDisconnect
 
 from gateway.edge.json_limits import JsonLimits, JsonRejected, loads_strict
 from gateway.edge.request_log import record_of
+from kiro_core.error_text import field_path
 from kiro_core.errors import ErrorKind, GatewayError, anthropic_error_body, openai_error_body
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+log = logging.getLogger(__name__)
+
+UNRENDERABLE_MESSAGE = "The request failed, and the gateway could not describe why; its log has the details."
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no hop-by-hop headers (HTTP/2 forbids them)
 
 
@@ -25,8 +30,20 @@ def is_anthropic_path(path: str) -> bool:
 
 def error_response(path: str, error: GatewayError) -> JSONResponse:
     """The error as the API behind `path` shapes it, with the classified status and, when known, `Retry-After`
-    in whole seconds (rounded up: a client that waits exactly that long must not be early)."""
+    in whole seconds (rounded up: a client that waits exactly that long must not be early).
+
+    Never fails: an error that cannot be rendered is logged and answered with the same kind and a fixed message,
+    so a refusal cannot turn into a 500 (or into no answer at all) while it is being written."""
     anthropic = is_anthropic_path(path)
+    try:
+        return _rendered(anthropic, error)
+    except Exception:
+        log.exception("could not render a %s error; answering with a generic one", getattr(error, "kind", "?"))
+        kind = error.kind if isinstance(getattr(error, "kind", None), ErrorKind) else ErrorKind.INTERNAL
+        return _rendered(anthropic, GatewayError(kind, UNRENDERABLE_MESSAGE))
+
+
+def _rendered(anthropic: bool, error: GatewayError) -> JSONResponse:
     body = anthropic_error_body(error) if anthropic else openai_error_body(error)
     status = error.status_for(anthropic)
     headers: dict[str, str] = {}
@@ -79,8 +96,8 @@ def parse_model(model: type[ModelT], data: dict[str, Any]) -> ModelT:
     except ValidationError as error:
         problems = []
         for item in error.errors(include_url=False, include_input=False)[:8]:
-            location = ".".join(str(part) for part in item.get("loc", ())) or "body"
+            location = field_path(item.get("loc", ())) or "body"
             problems.append(f"{location}: {item.get('msg', 'invalid')}")
         first = error.errors(include_url=False, include_input=False)
-        param = ".".join(str(p) for p in first[0].get("loc", ())) if first else None
+        param = field_path(first[0].get("loc", ())) if first else None
         raise GatewayError(ErrorKind.INVALID_REQUEST, "Invalid request: " + "; ".join(problems), param=param) from None

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from kiro_core.error_text import field_path
+
 # Escapes that can decode to a surrogate code point; valid pairs are joined by the decoder, lone ones survive.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -157,10 +159,10 @@ def _explain(root: Any, limits: JsonLimits, *, check_surrogates: bool) -> None:
 
 
 def _fail(entries: list[tuple[Any, int, int, Any]], index: int, problem: str, *, too_large: bool = False) -> None:
-    parts: list[str] = []
+    parts: list[Any] = []
     while index > 0:
         _value, _depth, parent, key = entries[index]
-        parts.append(str(key))
+        parts.append(key)
         index = parent
-    path = ".".join(reversed(parts)) or None
+    path = field_path(reversed(parts)) or None  # a key may hold what the 400 could not otherwise encode
     raise JsonRejected(f"{path or 'The request body'} {problem}.", path, too_large=too_large)

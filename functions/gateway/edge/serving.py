@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +17,14 @@ from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from gateway import observability
-from gateway.edge.http_io import SSE_HEADERS, ModelT, parse_model, read_json
+from gateway.edge.http_io import (
+    SSE_HEADERS,
+    UNRENDERABLE_MESSAGE,
+    ModelT,
+    is_anthropic_path,
+    parse_model,
+    read_json,
+)
 from gateway.edge.request_log import RequestRecord, record_of
 from gateway.edge.session_edge import request_session
 from gateway.routes.deps import runtime_of
@@ -24,6 +32,7 @@ from gateway.runtime import GatewayRuntime, PreparedAnswer
 from gateway.upstream.pipeline import AnswerStats
 from gateway.usage.counters import RequestUsage
 from kiro_core.convert.options import ConversionOptions
+from kiro_core.errors import ErrorKind, GatewayError, anthropic_error_body, openai_error_body
 from kiro_core.events import OutputEvent, StreamError
 from kiro_core.unified import Conversation
 
@@ -90,6 +99,19 @@ async def read_conversation(
     return runtime, parsed, conversation
 
 
+def unrenderable_stream_error(path: str) -> bytes:
+    """The last event of a stream whose own failure could not be rendered: fixed text in the route's error shape
+    (Anthropic `error`, OpenAI error chunk, Responses `error` event), never a stream that just stops."""
+    error = GatewayError(ErrorKind.INTERNAL, UNRENDERABLE_MESSAGE)
+    if is_anthropic_path(path):
+        return f"event: error\ndata: {json.dumps(anthropic_error_body(error))}\n\n".encode()
+    if path.startswith("/v1/responses"):
+        event = {"type": "error", "code": "server_error", "message": UNRENDERABLE_MESSAGE, "param": None,
+                 "sequence_number": 0}
+        return f"event: error\ndata: {json.dumps(event)}\n\n".encode()
+    return f"data: {json.dumps(openai_error_body(error))}\n\n".encode()
+
+
 def stream_response(
     request: Request, answer: PreparedAnswer, formatter: StreamFormatter, keepalive: bytes
 ) -> StreamingResponse:
@@ -104,7 +126,12 @@ def stream_response(
         except Exception as error:  # a bug must still end the stream with an error, never a silent success
             log.exception("stream failed", extra={"request_id": record.request_id})
             answer.stream.stats.error_kind = "INTERNAL"
-            yield formatter.format([StreamError("INTERNAL", f"Internal gateway error: {type(error).__name__}")])
+            try:
+                failure = formatter.format([StreamError("INTERNAL", f"Internal gateway error: {type(error).__name__}")])
+            except Exception:  # the formatter cannot even render its failure: a fixed event in the client's shape
+                log.exception("stream failure not renderable", extra={"request_id": record.request_id})
+                failure = unrenderable_stream_error(request.url.path)
+            yield failure
         finally:
             with anyio.CancelScope(shield=True):  # runs in a cancelled scope when the client went away
                 await answer.stream.aclose()

@@ -2,8 +2,10 @@
 
 The commit boundary: nothing is sent to the client until the first decoded event has produced output. Before that,
 a silent upstream (first-token timeout), an empty stream, a dropped connection or a retryable in-stream exception
-makes a fresh upstream request; after it, failures end the client's stream with its own error event. During upstream
-silence after the commit, `KEEPALIVE` items let the route send pings so that proxies do not cut the stream.
+makes a fresh upstream request; after it, failures end the client's stream with its own error event. The boundary is
+a point in the stream, not in time: a failure that follows output is after it even when both arrive in one read.
+During upstream silence after the commit, `KEEPALIVE` items let the route send pings so that proxies do not cut the
+stream.
 """
 
 from __future__ import annotations
@@ -141,7 +143,10 @@ class AnswerStream:
                     )
                 else:
                     first, ended = result
-                    error = next((e for e in first if isinstance(e, StreamError)), None)
+                    # Output before a failure commits the answer, however the reads split the stream: a failure
+                    # that arrives in the same read as the first text is reported in-stream, never retried into
+                    # an answer that looks complete.
+                    error = first[0] if first and isinstance(first[0], StreamError) else None
                     if error is None and not (ended and attempt.bytes_seen == 0):
                         stats.first_output_at = time.perf_counter()
                         return cls(attempt, first, ended, keepalive, stats)
@@ -183,9 +188,9 @@ class AnswerStream:
         pump = attempt.pump
         keepalive = self._keepalive
         try:
-            self._record(self._first)
+            going = self._record(self._first)
             yield self._first
-            if self._ended:
+            if self._ended or not going:
                 return
             while True:
                 try:

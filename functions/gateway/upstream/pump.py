@@ -14,14 +14,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import anyio
+
 HIGH_WATER = 1 << 20  # bytes buffered before the reader waits for the consumer (TCP back-pressure on the upstream)
 
 
 class UpstreamPump:
     """Reads `source` in its own task; `take()` returns everything received since the previous call."""
 
-    __slots__ = ("_chunks", "_deadline", "_drained", "_ended", "_error", "_loop", "_size", "_task", "_timer",
-                 "_waiter")
+    __slots__ = ("_chunks", "_deadline", "_drained", "_ended", "_error", "_loop", "_scope", "_size", "_task",
+                 "_timer", "_waiter")
 
     def __init__(self, source: AsyncIterator[bytes]) -> None:
         self._loop = asyncio.get_running_loop()
@@ -33,6 +35,7 @@ class UpstreamPump:
         self._drained: asyncio.Future[None] | None = None
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._scope: anyio.CancelScope | None = None
         self._task = self._loop.create_task(self._read(source))
 
     def time(self) -> float:
@@ -40,6 +43,10 @@ class UpstreamPump:
         return self._loop.time()
 
     async def _read(self, source: AsyncIterator[bytes]) -> None:
+        with anyio.CancelScope() as self._scope:
+            await self._read_all(source)
+
+    async def _read_all(self, source: AsyncIterator[bytes]) -> None:
         try:
             async for chunk in source:
                 if not chunk:
@@ -111,6 +118,11 @@ class UpstreamPump:
             self._timer = None
         task = self._task
         if not task.done():
-            task.cancel()
+            # Through the reader's cancel scope, not `task.cancel()`: a native cancellation also lands inside
+            # httpcore's shielded clean-up and leaves the connection checked out of the pool for good.
+            if self._scope is not None:
+                self._scope.cancel()
+            else:
+                task.cancel()  # not started yet: nothing of httpcore's is running
         with contextlib.suppress(BaseException):
             await task
