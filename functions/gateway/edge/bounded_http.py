@@ -104,7 +104,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count += 1
         if self._header_count > self.limits.max_headers:
             self._refusal = (431, "Too many request header fields.")
-            raise _Refused("too many headers")
+            log.warning("refused a request from %s: over %d header fields", self._peer(), self.limits.max_headers)
+            raise _Refused("too many headers")  # uvicorn answers through send_400_response: the 431 above
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
