@@ -38,6 +38,9 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+EXPOSED_HEADERS = ["x-request-id", "retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                   "x-ratelimit-reset-requests", "anthropic-ratelimit-requests-limit",
+                   "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"]
 
 
 async def require_api_key(request: Request) -> None:
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi_bodies.install(app)
     app.add_middleware(ErrorGuardMiddleware)  # innermost: unexpected errors and hang-ups end cleanly
     app.add_middleware(SlotReleaseMiddleware)  # a client key's concurrency slot outlives the whole response
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
+                       expose_headers=EXPOSED_HEADERS)  # browser clients may read the rate-limit headers too
     app.add_middleware(RequestLogMiddleware, debug_mode=settings.debug_mode, debug_dir=settings.debug_dir)
     return app

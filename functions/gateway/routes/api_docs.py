@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from kiro_core.errors import ErrorKind, GatewayError
@@ -48,16 +47,33 @@ def _missing() -> GatewayError:
                         "(pip install fastapi-offline); /openapi.json describes the API meanwhile.")
 
 
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Kiro Gateway API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+<link rel="icon" href="/docs/assets/favicon.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>
+SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", layout: "BaseLayout", deepLinking: true,
+                 validatorUrl: null,
+                 presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset]});
+</script>
+</body>
+</html>
+"""  # validatorUrl null: the public validator would be a third party
+
+
 @router.get("/docs", include_in_schema=False, response_model=None)
 async def docs_page() -> HTMLResponse:
     if assets_dir() is None:
         raise _missing()
-    page = get_swagger_ui_html(
-        openapi_url="/openapi.json", title="Kiro Gateway API", swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-        swagger_css_url="/docs/assets/swagger-ui.css", swagger_favicon_url="/docs/assets/favicon.png",
-        swagger_ui_parameters={"validatorUrl": None},  # the public validator would be a third party
-    )
-    return HTMLResponse(page.body, headers=DOCS_HEADERS)
+    return HTMLResponse(PAGE, headers=DOCS_HEADERS)
 
 
 @router.get("/docs/assets/{name}", include_in_schema=False, response_model=None)
