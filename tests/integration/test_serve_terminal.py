@@ -243,3 +243,15 @@ def test_too_many_small_headers_are_refused_with_431(bounded: GatewayProcess) ->
     with connect(bounded) as sock:  # 40 headers are fine
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + head[: head.index(b"X-N40")] + b"\r\n")
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_a_large_body_is_not_mistaken_for_a_large_head(bounded: GatewayProcess) -> None:
+    # Agents send 100 KB+ bodies, often in the same network reads as the head: only head bytes count against
+    # SERVE_MAX_HEADER_BYTES (16 KB here), on a fresh connection and on a kept-alive one.
+    text = "word " * 200_000  # 1 MB of text
+    with httpx.Client(base_url=bounded.url, headers={"x-api-key": API_KEY}, timeout=60) as client:
+        for _ in range(2):
+            response = client.post("/v1/messages/count_tokens", json={
+                "model": "claude-sonnet-4.5", "messages": [{"role": "user", "content": text}]})
+            assert response.status_code == 200, response.text[:300]
+            assert response.json()["input_tokens"] > 100_000

@@ -46,7 +46,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_open = True  # the parser is between requests or inside a request's line and headers
+        self._phase = "idle"  # idle (between requests) → head (line and headers) → body → idle
         self._head_bytes = 0
         self._header_count = 0
         self._refusal: tuple[int, str] | None = None
@@ -65,7 +65,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_expired(self) -> None:
         self._deadline = None
-        if self._head_open and not self.transport.is_closing():
+        if self._phase != "body" and not self.transport.is_closing():
             log.warning("cut a connection from %s: its request headers took over %g s", self._peer(),
                         self.limits.header_timeout)
             self._respond(408, "Request headers not received in time.")
@@ -88,15 +88,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        before = self._phase
         super().data_received(data)
-        if self._head_open and self.parser is not None and not self.transport.is_closing():
+        # A chunk that leaves a head unfinished, and held no body of the previous request, is all head bytes.
+        if self._phase == "head" and before != "body" and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse_now(431, "Request header fields too large.")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_open, self._head_bytes, self._header_count = True, 0, 0
+        self._phase, self._head_bytes, self._header_count = "head", 0, 0
         if self._deadline is None:  # a kept-alive connection's next request: its headers get the same time
             self._arm(self.limits.header_timeout, self._head_expired)
 
@@ -109,13 +111,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._head_open = False
+        self._phase = "body"
         self._arm(self.limits.body_timeout, self._body_expired)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
-        self._head_open = True
+        self._phase = "idle"
         super().on_message_complete()
 
     # -- refusals ----------------------------------------------------------------------------------------------
