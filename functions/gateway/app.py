@@ -6,6 +6,7 @@ from gateway.startup_gc import imports_without_gc
 
 with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
     import logging
+    import os
     from collections.abc import AsyncIterator
     from contextlib import asynccontextmanager
     from datetime import UTC, datetime
@@ -23,6 +24,7 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
     from gateway.edge.request_log import RequestLogMiddleware
     from gateway.logging_setup import SCRUBBER
     from gateway.routes import anthropic as anthropic_routes
+    from gateway.routes import key_info as key_info_routes
     from gateway.routes import models as model_routes
     from gateway.routes import openai as openai_routes
     from gateway.routes import responses as responses_routes
@@ -37,6 +39,9 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+EXPOSED_HEADERS = ["x-request-id", "retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                   "x-ratelimit-reset-requests", "anthropic-ratelimit-requests-limit",
+                   "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"]
 
 
 async def require_api_key(request: Request) -> None:
@@ -44,6 +49,13 @@ async def require_api_key(request: Request) -> None:
     runtime = await runtime_of(request)
     gate: ClientGate = request.app.state.client_gate
     await gate.admit(request, runtime.proxy_api_key)
+
+
+def api_docs_enabled(settings: Settings) -> bool:
+    """API_DOCS, else on everywhere but Lambda (whose layer does not carry Swagger UI's files)."""
+    if settings.api_docs:
+        return settings.api_docs == "on"
+    return not os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await holder.aclose()
 
-    app = FastAPI(title="Kiro Gateway", version=VERSION, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    # /docs is the gateway's own page (gateway.routes.api_docs): FastAPI's loads Swagger UI from a public CDN
+    app = FastAPI(title="Kiro Gateway", version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = holder
     app.state.settings = settings
     app.state.client_gate = ClientGate.from_settings(settings)
@@ -71,6 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(responses_routes.router, dependencies=protected)
     app.include_router(usage_routes.router, dependencies=protected)
     app.include_router(usage_routes.page_router)
+    app.include_router(key_info_routes.router, dependencies=protected)
+    if api_docs_enabled(settings):
+        from gateway.routes import api_docs  # only where /docs is served (not on Lambda by default)
+
+        app.include_router(api_docs.router)
 
     # HEAD too: Claude Code probes the base URL with `HEAD /` before its first request.
     # response_model=None here and on every route: an inferred response model makes FastAPI build a pydantic field,
@@ -107,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi_bodies.install(app)
     app.add_middleware(ErrorGuardMiddleware)  # innermost: unexpected errors and hang-ups end cleanly
     app.add_middleware(SlotReleaseMiddleware)  # a client key's concurrency slot outlives the whole response
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
+                       expose_headers=EXPOSED_HEADERS)  # browser clients may read the rate-limit headers too
     app.add_middleware(RequestLogMiddleware, debug_mode=settings.debug_mode, debug_dir=settings.debug_dir)
     return app

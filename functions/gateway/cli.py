@@ -5,7 +5,6 @@ credits (`usage`) and manage the client keys (`keys create|list|revoke|set-limit
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import secrets
 import sys
@@ -16,27 +15,27 @@ from gateway.settings import ConfigError, Settings
 log = logging.getLogger("gateway.cli")
 
 
-def _credentials_summary(settings: Settings) -> str:
-    """Which accounts `serve` will use (never a token), or what is missing."""
-    import httpx
+def package_version() -> str:
+    """The installed distribution's version (the package metadata), or the source tree's when not installed."""
+    from importlib.metadata import PackageNotFoundError, version  # lazily: only --version reads the metadata
 
-    from gateway.accounts.setup import build_accounts
+    try:
+        return version("kiro-serverless-gateway")
+    except PackageNotFoundError:
+        from gateway.app import VERSION  # lazily: a source checkout that was never installed
 
-    async def summary() -> str:
-        async with httpx.AsyncClient() as http:
-            built = await build_accounts(settings, http)
-        if built.pool is None:
-            return f"NONE FOUND. {built.problem}"
-        if built.pool.single:
-            account = built.pool.first()
-            if account.config.kind == "api_key":
-                return f"{account.source} (Kiro API key, no refresh)"
-            creds = await account.store.load() if account.store is not None else None
-            kind = "AWS SSO OIDC" if creds is not None and creds.auth_type == "aws_sso_oidc" else "Kiro desktop"
-            return f"{account.source} ({kind} refresh)"
-        return f"{len(built.pool.accounts)} accounts, {settings.account_selection}: {built.pool.describe()}"
+        return VERSION
 
-    return asyncio.run(summary())
+
+class VersionAction(argparse.Action):
+    """`-V`/`--version`: print `kiro-gateway <version>` and exit 0 (the metadata is read only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        print(f"{parser.prog} {package_version()}")
+        parser.exit(0)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -54,21 +53,22 @@ def serve(args: argparse.Namespace) -> int:
 
     from gateway.logging_setup import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.edge.bounded_http import ServeLimits, bounded_protocol
+    from gateway.serve_banner import banner
 
-    url = f"http://{host}:{port}"
-    print(f"Kiro Gateway listening on {url}  (OpenAI: {url}/v1, Anthropic: {url})", file=sys.stderr)
-    print(f"Kiro credentials: {_credentials_summary(settings)}", file=sys.stderr)
-    if generated_key:
-        print(f"PROXY_API_KEY is not set; this run accepts the generated key: {settings.proxy_api_key}",
-              file=sys.stderr)
-    sys.stderr.flush()
+    lines = banner(settings, f"http://{host}:{port}", settings.proxy_api_key if generated_key else None)
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    limits = ServeLimits(header_timeout=settings.serve_header_timeout, body_timeout=settings.serve_body_timeout,
+                         max_header_bytes=settings.serve_max_header_bytes, max_headers=settings.serve_max_headers)
     # proxy_headers off: the peer address is the truth unless TRUSTED_PROXY_IPS says otherwise (gateway.client_keys)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5, proxy_headers=False)
+                timeout_graceful_shutdown=5, proxy_headers=False, http=bounded_protocol(limits),
+                limit_concurrency=settings.serve_limit_concurrency,
+                timeout_keep_alive=settings.serve_keep_alive_timeout)
     return 0
 
 
@@ -81,6 +81,7 @@ def doctor(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiro-gateway", description="OpenAI/Anthropic API gateway for Kiro.")
+    parser.add_argument("-V", "--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="run the gateway locally")
     serve_parser.add_argument("--host", help="address to bind (default SERVER_HOST or 127.0.0.1)")

@@ -15,6 +15,6 @@ from gateway.logging_setup import configure_logging
 from gateway.settings import Settings
 
 settings = Settings.from_env()
-configure_logging(settings.log_level)  # JSON lines through the secret scrubber, as under uvicorn
+configure_logging(settings.log_level, settings.log_format)  # JSON lines through the secret scrubber, as under uvicorn
 app = create_app(settings)
 handler = Mangum(app, lifespan="off")

@@ -1,13 +1,17 @@
-"""Structured (JSON-lines) logging with a last line of defence against leaking secrets.
+"""Logging for machines (JSON lines) or for a person (one readable line each), with a last line of defence against
+leaking secrets.
 
-Code never logs tokens on purpose; `SecretScrubber` additionally replaces every registered secret (API key, access
-and refresh tokens, client secrets — registered as they become known, rotated ones included) in every record.
+JSON is the default, and always on Lambda; a person running `kiro-gateway serve` on a terminal gets
+`gateway.text_log.TextFormatter` instead (`LOG_FORMAT=json|text` overrides). Code never logs tokens on purpose;
+`SecretScrubber` additionally replaces every registered secret (API key, access and refresh tokens, client
+secrets — registered as they become known, rotated ones included) in every record.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -15,7 +19,8 @@ import time
 from typing import Any
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
-_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# `color_message` is uvicorn's ANSI-coloured copy of the message: never in a log line
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class SecretScrubber:
@@ -59,10 +64,24 @@ class JsonFormatter(logging.Formatter):
         return SCRUBBER.scrub(json.dumps(entry, default=str, ensure_ascii=False))
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Route every logger (uvicorn's included) through the JSON formatter on stderr."""
+def wants_text(log_format: str = "") -> bool:
+    """LOG_FORMAT if set; else readable text when stderr is a terminal and this is not Lambda."""
+    if log_format:
+        return log_format == "text"
+    on_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    return not on_lambda and sys.stderr.isatty()
+
+
+def configure_logging(level: str = "INFO", log_format: str = "") -> None:
+    """Route every logger (uvicorn's included) through one formatter on stderr: JSON, or text for a person."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    if wants_text(log_format):
+        from gateway.text_log import LifecycleFilter, TextFormatter  # lazily: only a terminal needs it
+
+        handler.setFormatter(TextFormatter(colour=sys.stderr.isatty() and not os.environ.get("NO_COLOR")))
+        handler.addFilter(LifecycleFilter())
+    else:
+        handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO")

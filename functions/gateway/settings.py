@@ -139,6 +139,15 @@ class Settings:
     # Wrap the thinking signatures Anthropic clients get with the model and tools Kiro bound them to, so that
     # reasoning Kiro would refuse is dropped before the request (default on; off hands out Kiro's signature verbatim).
     bind_reasoning_signatures: bool = True
+    # issue 20: the person at the terminal (logs, /docs, local serve bounds; docs/serve.md)
+    log_format: str = ""  # json | text; default text when stderr is a terminal and not on Lambda, else json
+    api_docs: str = ""  # on | off: /docs (self-hosted Swagger UI); default on locally, off on Lambda
+    serve_header_timeout: float = 10.0  # seconds for a request's line and headers to arrive (`serve`), else cut
+    serve_body_timeout: float = 60.0  # seconds for a request's whole body to arrive once its headers did (`serve`)
+    serve_max_header_bytes: int = 64 * 1024  # request line plus headers, in bytes (`serve`): 431 above
+    serve_max_headers: int = 100  # header fields per request (`serve`): 431 above
+    serve_limit_concurrency: int = 200  # open connections plus running requests before `serve` answers 503
+    serve_keep_alive_timeout: int = 5  # seconds an idle keep-alive connection of `serve` stays open
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -161,6 +170,14 @@ class Settings:
     def validate(self) -> None:
         if self.kiro_api_host not in {"runtime", "q"}:
             raise ConfigError(f"KIRO_API_HOST must be 'runtime' or 'q', not {self.kiro_api_host!r}")
+        if self.log_format not in {"", "json", "text"}:
+            raise ConfigError(f"LOG_FORMAT must be json or text, not {self.log_format!r}")
+        if self.api_docs not in {"", "on", "off"}:
+            raise ConfigError(f"API_DOCS must be on or off, not {self.api_docs!r}")
+        if min(self.serve_header_timeout, self.serve_body_timeout, self.serve_max_header_bytes,
+               self.serve_max_headers, self.serve_limit_concurrency, self.serve_keep_alive_timeout) <= 0:
+            raise ConfigError("SERVE_HEADER_TIMEOUT, SERVE_BODY_TIMEOUT, SERVE_MAX_HEADER_BYTES, SERVE_MAX_HEADERS, "
+                              "SERVE_LIMIT_CONCURRENCY and SERVE_KEEP_ALIVE_TIMEOUT must be positive")
         if self.debug_mode not in {"off", "errors", "all"}:
             raise ConfigError(f"DEBUG_MODE must be off, errors or all, not {self.debug_mode!r}")
         handling = {"as_reasoning_content", "remove", "pass", "strip_tags"}

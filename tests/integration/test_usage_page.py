@@ -113,7 +113,10 @@ def test_the_page_shows_the_fake_numbers_refuses_a_wrong_key_and_calls_only_the_
     today_bar = page.locator("#daily-chart rect.bar").last
     assert float(today_bar.get_attribute("data-credits")) == pytest.approx(total)
     assert page.locator("#daily-chart rect.bar").count() == 31
-    assert float(page.get_attribute("#daily-chart line.limit", "data-limit")) == 1000
+    # The plan (1,000) is far off the running total's scale (under one credit): a labelled figure, not a line.
+    assert page.locator("#daily-chart line.limit").count() == 0
+    assert float(page.get_attribute("#daily-chart text.limit-figure", "data-limit")) == 1000
+    assert "plan limit 1,000" in page.text_content("#daily-chart text.limit-figure")
     models = {bar.get_attribute("data-name"): float(bar.get_attribute("data-credits"))
               for bar in page.locator("#models-chart rect.bar").all()}
     assert models == {"claude-sonnet-4.5": pytest.approx(0.375), "claude-haiku-4.5": pytest.approx(0.5)}

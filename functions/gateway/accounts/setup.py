@@ -158,7 +158,15 @@ def single(settings: Settings, http: httpx.AsyncClient, store: TokenStore, creds
     return _pool(settings, [refresh_account(settings, http, config, store, client_settings=settings)], health)
 
 
-async def build_accounts(settings: Settings, http: httpx.AsyncClient) -> BuiltAccounts:
+_told = {"no_credentials": False}  # the no-credentials warning is said once per process (the banner counts)
+
+
+def told_no_credentials() -> None:
+    """The caller has told the person there are no credentials: later builds stay quiet about it."""
+    _told["no_credentials"] = True
+
+
+async def build_accounts(settings: Settings, http: httpx.AsyncClient, *, warn: bool = True) -> BuiltAccounts:
     """The pool for these settings (see the module docstring for the order), or the problem when there is none."""
     key_store: TokenStore | None = None
     try:
@@ -186,7 +194,10 @@ async def build_accounts(settings: Settings, http: httpx.AsyncClient) -> BuiltAc
         creds = await store.load()
         return BuiltAccounts(single(settings, http, store, creds, local_health(settings)), store)
     except CredentialsNotFound as error:
-        log.warning("no Kiro credentials: %s", error)
+        if warn and not _told["no_credentials"]:
+            told_no_credentials()
+            log.warning("no Kiro credentials: run `kiro-gateway login --device` or set KIRO_API_KEY "
+                        "(`kiro-gateway doctor` explains; requests answer 503 until then)")
         return BuiltAccounts(None, key_store, str(error))
 
 

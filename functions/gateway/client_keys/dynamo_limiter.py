@@ -67,16 +67,17 @@ class DynamoLimiter:
                     ConditionExpression="#e > :now AND #n < :limit",
                     ExpressionAttributeNames={"#n": "n", "#e": "expires_at"},
                     ExpressionAttributeValues={":one": {"N": "1"}, ":now": _exact(now), ":limit": {"N": str(limit)}},
-                    ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-                return Verdict(True, 0.0, int(answer["Attributes"]["n"]["N"]))
+                counted = answer["Attributes"]
+                return Verdict(True, 0.0, int(counted["n"]["N"]), float(counted["expires_at"]["N"]) - now)
             except aws_errors() as error:
                 if not is_client_error(error, "ConditionalCheckFailedException"):
                     raise
                 old = getattr(error, "response", {}).get("Item") or {}
             end = float(old["expires_at"]["N"]) if "expires_at" in old else 0.0
             if end > now:
-                return Verdict(False, end - now, int(old.get("n", {}).get("N", limit)))
+                return Verdict(False, end - now, int(old.get("n", {}).get("N", limit)), end - now)
             try:
                 await self._call(
                     "put_item",
@@ -84,7 +85,7 @@ class DynamoLimiter:
                     ConditionExpression="attribute_not_exists(pk) OR #e <= :now",
                     ExpressionAttributeNames={"#e": "expires_at"}, ExpressionAttributeValues={":now": _exact(now)},
                 )
-                return Verdict(True, 0.0, 1)
+                return Verdict(True, 0.0, 1, math.ceil(now + window) - now)
             except aws_errors() as error:
                 if not is_client_error(error, "ConditionalCheckFailedException"):
                     raise  # another instance opened the window first: count in it

@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import observability
 from gateway.client_keys import DEFAULT_KEY_NAME
 from gateway.client_keys.budget import check_budget
-from gateway.client_keys.limiter import Limiter, MemoryLimiter
+from gateway.client_keys.limiter import Limiter, MemoryLimiter, RateLimitState
 from gateway.client_keys.records import ClientKey
 from gateway.client_keys.source_address import parse_trusted, source_address
 from gateway.client_keys.sources import FileKeySource, KeyRegistry, SecretKeySource
@@ -56,10 +56,12 @@ _SLOT = "client_key_slot"
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a request authenticated as: a key name, with its record (None for the default key)."""
+    """Who a request authenticated as: a key name, with its record (None for the default key), and its rpm window
+    once counted (the rate-limit headers; None for keys without an rpm limit and routes that are not counted)."""
 
     name: str
     key: ClientKey | None = None
+    rate_limit: RateLimitState | None = None
 
 
 def authenticated_key_name(request: Request) -> str | None:
@@ -115,7 +117,7 @@ class ClientGate:
         record_of(request).update(client_key=caller.name)
         if caller.key is not None and request.url.path in GENERATION_PATHS:
             await self._enforce(request, caller.key)
-        return caller
+        return request.state.client_key
 
     async def _blocked_for(self, source: str) -> float:
         """Seconds `source` stays blocked; a block seen once is remembered, so a blocked address hammering this
@@ -166,6 +168,8 @@ class ClientGate:
         limits = key.limits
         if limits.rpm is not None:
             verdict = await self.limiter.hit(f"ckrate#{key.name}", limits.rpm, RATE_WINDOW)
+            request.state.client_key = replace(request.state.client_key,
+                                               rate_limit=verdict.state(limits.rpm, time.time()))
             if not verdict.allowed:
                 self._refused(request, key.name, "rpm")
                 raise GatewayError(ErrorKind.RATE_LIMIT, (

@@ -30,6 +30,23 @@ class Verdict:
     allowed: bool
     retry_after: float = 0.0
     count: int = 0
+    reset_in: float = 0.0  # seconds until the window ends (0 when unknown)
+
+    def state(self, limit: int, now: float) -> RateLimitState | None:
+        """The window as the rate-limit headers show it (None when the count was unavailable)."""
+        if self.count <= 0 or self.reset_in <= 0:
+            return None
+        return RateLimitState(limit, max(0, limit - self.count), now + self.reset_in)
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    """A key's rpm window after the gate counted a request: the `x-ratelimit-*` / `anthropic-ratelimit-*` headers
+    (gateway.edge.rate_limit_headers) are built from it, with no further read of the store."""
+
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds when the window ends and `remaining` is back to `limit`
 
 
 class Limiter(Protocol):
@@ -73,12 +90,12 @@ class MemoryLimiter:
         self._prune(now)
         end, count = self._window(key, now) or (now + window, 0)
         if count >= limit:
-            return Verdict(False, end - now, count)
+            return Verdict(False, end - now, count, end - now)
         count += 1
         if hold and count >= limit:
             end = max(end, now + hold)
         self._windows[key] = (end, count)
-        return Verdict(True, 0.0, count)
+        return Verdict(True, 0.0, count, end - now)
 
     async def wait_for(self, key: str, limit: int) -> float:
         now = self._clock()

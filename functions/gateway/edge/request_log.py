@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.edge.rate_limit_headers import headers_for_scope
 from gateway.logging_setup import SCRUBBER
 from gateway.observability import request_context
 
@@ -95,7 +96,8 @@ class RequestLogMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode()),
+                                      *headers_for_scope(scope)]
             elif message["type"] == "http.response.body":
                 if self.debug_mode != "off" and len(response_body) < DUMP_LIMIT:
                     response_body.extend(message.get("body", b"")[: DUMP_LIMIT - len(response_body)])
