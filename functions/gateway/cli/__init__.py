@@ -1,112 +1,37 @@
 """`kiro-gateway`: run the gateway locally (`serve`), check the setup live (`doctor`), manage the deployed secret
 (`secret push|show`), sign in without the IDE (`login --device`), manage several accounts (`accounts`), show
-credits (`usage`) and manage the client keys (`keys create|list|revoke|set-limits`)."""
+credits (`usage`) and manage the client keys (`keys create|list|revoke|set-limits`).
+
+One module per command, each with `register(subparsers)`. This is the CLI's lazy-loading boundary: a command line
+that names a command imports only that command's module (`serve` never loads boto3 or the doctor's probes);
+`--help`, a bare `kiro-gateway` or an unknown command import them all to list them.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import secrets
+import importlib
 import sys
-from dataclasses import replace
 
-from gateway.settings import ConfigError, Settings
-
-log = logging.getLogger("gateway.cli")
+# In the order `kiro-gateway --help` lists them.
+COMMANDS = ("serve", "doctor", "secret", "login", "accounts", "usage", "keys")
 
 
-def _credentials_summary(settings: Settings) -> str:
-    """Which accounts `serve` will use (never a token), or what is missing."""
-    import httpx
-
-    from gateway.accounts.setup import build_accounts
-
-    async def summary() -> str:
-        async with httpx.AsyncClient() as http:
-            built = await build_accounts(settings, http)
-        if built.pool is None:
-            return f"NONE FOUND. {built.problem}"
-        if built.pool.single:
-            account = built.pool.first()
-            if account.config.kind == "api_key":
-                return f"{account.source} (Kiro API key, no refresh)"
-            creds = await account.store.load() if account.store is not None else None
-            kind = "AWS SSO OIDC" if creds is not None and creds.auth_type == "aws_sso_oidc" else "Kiro desktop"
-            return f"{account.source} ({kind} refresh)"
-        return f"{len(built.pool.accounts)} accounts, {settings.account_selection}: {built.pool.describe()}"
-
-    return asyncio.run(summary())
-
-
-def serve(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        print(f"kiro-gateway: configuration error: {error}", file=sys.stderr)
-        return 2
-    host = args.host or settings.server_host
-    port = args.port or settings.server_port
-    generated_key = not settings.proxy_api_key and not settings.kiro_secret_id  # the secret may hold the key
-    if generated_key:
-        settings = replace(settings, proxy_api_key=secrets.token_urlsafe(24))
-    settings = replace(settings, server_host=host, server_port=port)
-
-    from gateway.logging_setup import configure_logging
-
-    configure_logging(settings.log_level)
-    import uvicorn
-
-    from gateway.app import create_app
-
-    url = f"http://{host}:{port}"
-    print(f"Kiro Gateway listening on {url}  (OpenAI: {url}/v1, Anthropic: {url})", file=sys.stderr)
-    print(f"Kiro credentials: {_credentials_summary(settings)}", file=sys.stderr)
-    if generated_key:
-        print(f"PROXY_API_KEY is not set; this run accepts the generated key: {settings.proxy_api_key}",
-              file=sys.stderr)
-    sys.stderr.flush()
-    # proxy_headers off: the peer address is the truth unless TRUSTED_PROXY_IPS says otherwise (gateway.client_keys)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5, proxy_headers=False)
-    return 0
-
-
-def doctor(args: argparse.Namespace) -> int:
-    """`kiro-gateway doctor` (imported on use: `serve` never loads it)."""
-    from gateway.doctor import run
-
-    return run(args)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The `kiro-gateway` parser with every command, or with just `only` (what a command line that names it needs)."""
     parser = argparse.ArgumentParser(prog="kiro-gateway", description="OpenAI/Anthropic API gateway for Kiro.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve_parser = commands.add_parser("serve", help="run the gateway locally")
-    serve_parser.add_argument("--host", help="address to bind (default SERVER_HOST or 127.0.0.1)")
-    serve_parser.add_argument("--port", type=int, help="port (default SERVER_PORT or 8000)")
-    serve_parser.set_defaults(handler=serve)
-    doctor_parser = commands.add_parser("doctor", help="check credentials, catalogue and a few live requests "
-                                        "(asks first: costs a few credits)")
-    doctor_parser.add_argument("--models", help="comma-separated model ids as /v1/models lists them "
-                               "(default: one model per family in the catalogue)")
-    doctor_parser.add_argument("--yes", action="store_true", help="do not ask before sending the paid requests")
-    doctor_parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    doctor_parser.set_defaults(handler=doctor)
-    from gateway import cli_accounts, cli_keys, cli_login, cli_secret, cli_usage
-
-    cli_secret.register(commands)
-    cli_login.register(commands)
-    cli_accounts.register(commands)
-    cli_usage.register(commands)
-    cli_keys.register(commands)
+    for name in (only,) if only else COMMANDS:
+        importlib.import_module(f"gateway.cli.{name}").register(commands)
     return parser
 
 
+def _named_command(argv: list[str]) -> str | None:
+    """The command the line names when it is the first argument (options before it: build the whole parser)."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_named_command(argv)).parse_args(argv)
     return int(args.handler(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
