@@ -25,10 +25,9 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from kiro_core.unified import Conversation
+from kiro_core.unified import Conversation, SessionHints  # SessionHints: re-exported, defined beside Conversation
 
 MAX_KEY_CHARS = 256  # a session key longer than this is hashed as its first 256 characters
 _LEGACY_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")
@@ -37,17 +36,6 @@ _LEGACY_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")
 _CODEX_HEADERS = ("session-id",)
 _GENERIC_HEADERS = ("x-session-affinity", "x-client-request-id", "session_id", "x-session-id", "x-kiro-session-id",
                     "anthropic-session-id")
-
-
-@dataclass(frozen=True, slots=True)
-class SessionHints:
-    """What a request says about its session. Empty strings mean "not given"."""
-
-    session: str = ""  # the client's session: one Kiro conversation (the root, when sub-agents exist)
-    agent: str = ""  # a sub-agent or child thread inside the session: its own conversation
-    turn: str = ""  # a per-user-turn id, when the client sends one (Codex `client_metadata.turn_id`)
-    source: str = ""  # where `session` came from, for the request log (a field name, never its value)
-    scope: str = ""  # a hash of the client's key: conversations of different clients never meet
 
 
 @dataclass(frozen=True, slots=True)

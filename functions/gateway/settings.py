@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from gateway.edge.json_limits import JsonLimits
-
 TRUE_WORDS = {"1", "true", "yes", "on", "enabled"}
 FALSE_WORDS = {"0", "false", "no", "off", "disabled", ""}
 DEFAULT_CLIENT_KEYS_FILE = "~/.kiro-gateway/client-keys.json"
@@ -203,11 +201,6 @@ class Settings:
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name.upper()} must be an http(s) URL, not {url!r}")
-
-    @property
-    def json_limits(self) -> JsonLimits:
-        return JsonLimits(max_depth=self.max_json_depth, max_array_items=self.max_json_array_items,
-                          max_object_keys=self.max_json_object_keys, max_string_chars=self.max_json_string_chars)
 
     @property
     def client_keys_path(self) -> Path | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.accounts.health import COOLING, EXHAUSTED, REVOKED, SUSPENDED, Health
-from gateway.auth.refresh import CredentialError
+from gateway.stores.base import CredentialError
 from gateway.upstream.errors import upstream_failure
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.upstream_reasons import FailureClass

@@ -11,8 +11,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.credential_files import parse_timestamp
 from gateway.stores.base import Credentials, CredentialsNotFound
+from gateway.stores.credential_files import parse_timestamp
 
 # Fixed namespace for the PutSecretValue idempotency tokens (uuid5 of the rotated tokens).
 _VERSION_NAMESPACE = uuid.UUID("5b0f5d3e-4a59-4c36-9a53-8d6c1f0b7a21")
