@@ -61,7 +61,7 @@ class Settings:
     auth_block_seconds: float = 300.0  # how long a blocked address gets 429
     trusted_proxy_ips: str = ""  # peers whose X-Forwarded-For is believed (comma-separated, or *)
     aws_lwa_port: str = ""  # set under the Lambda Web Adapter: its request context names the caller's address
-    # credentials (one source; see gateway.auth.sources)
+    # credentials (one source; see gateway.stores.sources)
     refresh_token: str = ""
     profile_arn: str = ""
     kiro_region: str = "us-east-1"  # SSO / auth region: refresh URLs

@@ -21,12 +21,12 @@ from typing import Any
 
 from gateway.accounts.config import AccountsError, api_key_entry
 from gateway.accounts.edit import push_entry
-from gateway.auth.sources import build_token_store
 from gateway.cli.console import mask_value, read_api_key
 from gateway.cli.errors import CliError
 from gateway.cli.state import DeployedStack, StackRef, aws_message, load_settings, stack_arguments
 from gateway.stores.base import CredentialsNotFound
 from gateway.stores.secret_document import document_with_credentials
+from gateway.stores.sources import build_token_store
 
 KIRO_KEY_PROMPT = "\0kiro-api-key"  # `--api-key` without a value: a Kiro API key from the environment or a prompt
 

@@ -15,12 +15,12 @@ if TYPE_CHECKING:
 
 def build_token_store(settings: Settings) -> TokenStore:
     """KIRO_SECRET_ID set (the SAM template sets it): credentials in Secrets Manager with a refresh lease in
-    KIRO_STATE_TABLE. Otherwise the local sources (`gateway.auth.sources`); raises CredentialsNotFound if none."""
+    KIRO_STATE_TABLE. Otherwise the local sources (`gateway.stores.sources`); raises CredentialsNotFound if none."""
     if settings.kiro_secret_id:
         from gateway.stores.secrets_manager import SecretsManagerTokenStore
 
         return SecretsManagerTokenStore(settings.kiro_secret_id, settings.kiro_state_table)
-    from gateway.auth.sources import build_token_store as build_local_token_store
+    from gateway.stores.sources import build_token_store as build_local_token_store
 
     return build_local_token_store(settings)
 

@@ -24,7 +24,7 @@ _KNOWN_FIELDS = ("refreshToken", "accessToken", "expiresAt", "profileArn", "regi
 def parse_expiry(value: Any) -> datetime | None:
     """`expiresAt` as written by Kiro (ISO 8601, `Z` suffix) or as epoch seconds/milliseconds; None if unusable.
 
-    Strings go through `gateway.auth.sources.parse_timestamp` (shared with the local stores); only the epoch numbers
+    Strings go through `gateway.stores.sources.parse_timestamp` (shared with the local stores); only the epoch numbers
     someone may have pushed by hand are handled here."""
     if isinstance(value, int | float):
         try:
