@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -225,6 +225,4 @@ def build_usage_service(settings: Settings,
 
 
 def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions:
-    from dataclasses import replace
-
     return replace(options, profile_arn=arn)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.redact import mask as redact_mask
 from gateway.stores.base import CredentialsNotFound
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,4 @@ def api_key_entry(name: str, key: str, *, region: str = "", profile_arn: str = "
 
 
 def mask(value: str) -> str:
-    from gateway.redact import mask as redact_mask
-
     return redact_mask(value) if value else "-"

@@ -92,6 +92,7 @@ class ClientGate:
             registry = KeyRegistry(SecretKeySource(settings.kiro_secret_id), settings.client_keys_cache_seconds)
         limiter: Limiter
         if settings.kiro_state_table:
+            # lazy: the DynamoDB limiter (boto3) loads only when a state table is configured
             from gateway.client_keys.dynamo_limiter import DynamoLimiter
 
             limiter = DynamoLimiter(settings.kiro_state_table)

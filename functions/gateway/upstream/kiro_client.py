@@ -9,6 +9,7 @@ run out the caller gets the upstream's own status with an explained message.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import getpass
 import hashlib
 import json
@@ -136,9 +137,7 @@ def parse_retry_after(value: str | None) -> float | None:
             moment = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        import datetime as _dt
-
-        return (moment - _dt.datetime.now(moment.tzinfo or _dt.UTC)).total_seconds()
+        return (moment - datetime.datetime.now(moment.tzinfo or datetime.UTC)).total_seconds()
 
 
 async def _all_models(page: Callable[[str | None], Awaitable[Any]]) -> list[dict[str, Any]]:
