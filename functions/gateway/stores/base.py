@@ -28,15 +28,15 @@ class Credentials:
     desktop. `expires_at` is timezone-aware UTC, or None (treated as expired, so the first use refreshes).
     """
 
-    refresh_token: str
-    access_token: str = ""
+    refresh_token: str = field(repr=False)  # secrets never appear in repr() / str()
+    access_token: str = field(default="", repr=False)
     expires_at: datetime | None = None
     profile_arn: str = ""
     region: str = ""
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     scopes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def auth_type(self) -> AuthType:
