@@ -18,8 +18,9 @@ class ConversionOptions:
     # Kiro answers "Improperly formed request" to very long tool descriptions; longer ones move to the system
     # prompt. 0 turns the relocation off.
     tool_description_max_length: int = 10000
-    # Kiro rejects bodies above ~615 KB with a cryptic 400; refuse earlier with a clear message. 0 = no guard.
-    max_payload_bytes: int = 0  # off: Kiro decides (the old ~615 KB limit moved); a positive value refuses locally
+    # Off by default: the payload is forwarded once and Kiro's own size refusal is classified (the old ~615 KB limit
+    # moved with 1M-context models, docs/protocol.md §Limits). A positive value refuses larger payloads locally.
+    max_payload_bytes: int = 0
     # Ask for tag-injected reasoning when the client says nothing about thinking.
     fake_reasoning: bool = True
     # The thinking budget used when the client gives none.
