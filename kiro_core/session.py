@@ -1,7 +1,8 @@
 """Which Kiro conversation a request belongs to, derived from what the client says about its session.
 
 Kiro's prompt cache is keyed by a stable `conversationId` (GPT-5.6: same id → earlier prefix billed at 0.1×; a random
-id per request bills every turn cold, reference 2026 §3.2). Clients name their session in different places (§3.3):
+id per request bills every turn cold). Clients name their session in different places (docs/protocol.md §Prompt
+cache):
 
 * Claude Code: header `x-claude-code-session-id`, or `metadata.user_id` (a JSON string with `session_id`, or the
   legacy `…_session_<uuid>`); a sub-agent adds `x-claude-code-agent-id`, constant per sub-agent.
@@ -32,7 +33,7 @@ from kiro_core.unified import Conversation, SessionHints  # SessionHints: re-exp
 MAX_KEY_CHARS = 256  # a session key longer than this is hashed as its first 256 characters
 _LEGACY_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")
 
-# Headers checked, in order, when the body names no session (reference 2026 §3.3, generic and other clients).
+# Headers checked, in order, when the body names no session (docs/protocol.md §Prompt cache, generic and other clients).
 _CODEX_HEADERS = ("session-id",)
 _GENERIC_HEADERS = ("x-session-affinity", "x-client-request-id", "session_id", "x-session-id", "x-kiro-session-id",
                     "anthropic-session-id")

@@ -210,7 +210,8 @@ class GatewayRuntime:
         except GatewayError as error:
             if not (kiro_request.replays_reasoning and is_signature_rejection(error)):
                 raise
-            # Kiro's own client does this (protocol-2026 §1.5): the conversation goes on without old reasoning.
+            # Kiro's own client does this (docs/protocol.md §Native reasoning): the conversation goes on without old
+            # reasoning.
             log.warning("Kiro rejected a replayed reasoning signature; retrying once without reasoningContent")
             kiro_request = build(replay_reasoning=False)
             stream = await open_stream(kiro_request.body)

@@ -74,7 +74,7 @@ class Settings:
     kiro_api_key: str = field(default="", repr=False)  # one `ksk_…` API key account (no refresh)
     kiro_accounts_file: str = ""  # JSON array of accounts; default: ~/.kiro-gateway/accounts.json when it exists
     kiro_accounts_state_file: str = "~/.kiro-gateway/accounts-state.json"  # lasting account states (local runs)
-    kiro_api_key_host: str = "q"  # host kind for API-key accounts: "q" (kiro-cli's) or "runtime" (reference §4)
+    kiro_api_key_host: str = "q"  # API-key accounts' host: "q" (kiro-cli's) or "runtime" (docs/protocol.md §API keys)
     account_selection: str = "sticky"  # sticky (first healthy account in list order) | round_robin
     account_max_concurrency: int = 0  # requests in flight per account and process; 0 = no cap
     account_queue_timeout: float = 30.0  # seconds to wait for a free slot when every account is at its cap
@@ -100,15 +100,16 @@ class Settings:
     keepalive_interval: float = 5.0  # seconds of upstream silence before a ping / SSE comment goes out
     # conversion
     tool_description_max_length: int = 10000
-    kiro_max_payload_bytes: int = 0  # off: forward once and classify Kiro's own size rejection (reference 2026 §6.3)
+    kiro_max_payload_bytes: int = 0  # off: forward once, classify Kiro's own size refusal (docs/protocol.md §Limits)
     fake_reasoning: bool = True
     fake_reasoning_max_tokens: int = 4000
     fake_reasoning_budget_cap: int = 10000
     fake_reasoning_handling: str = "as_reasoning_content"  # as_reasoning_content | remove | pass | strip_tags
-    native_reasoning_static_table: bool = False  # no catalogue schema: use the built-in table of §1.2 (else tags)
+    # no catalogue schema: use the built-in table of docs/protocol.md §Native reasoning (else tags)
+    native_reasoning_static_table: bool = False
     native_reasoning_max_tokens: bool = False  # also send max_tokens inside additionalModelRequestFields
     max_documents_per_message: int = 5  # Kiro's limit; more → 400 (0 = no limit)
-    # prompt cache and credits (reference 2026 §3; README "Credits and usage")
+    # prompt cache and credits (docs/protocol.md §Prompt cache; docs/usage.md)
     stable_conversation_ids: bool = True  # conversationId from the client's session (random when it names none)
     kiro_agent_task_type: str = "vibe"  # conversationState.agentTaskType; empty omits it
     kiro_agent_continuation: bool = True  # agentContinuationId, one per user turn
@@ -121,7 +122,7 @@ class Settings:
     # models
     model_cache_ttl: int = 3600
     kiro_models_rest_fallback: bool = False  # management catalogue failed: try the legacy GET /ListAvailableModels
-    # web search through Kiro's MCP endpoint (reference 2026 §7; gateway.web_search)
+    # web search through Kiro's MCP endpoint (docs/protocol.md §Web search; gateway.web_search)
     web_search_enabled: bool = True  # a client that sends a hosted web search tool asks for a search
     web_search_max_uses: int = 5  # searches per client request when the client gives no max_uses (Codex never does)
     web_search_max_query_chars: int = 200  # Kiro refuses longer queries (JSON-RPC -32602)

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 AccountKind = Literal["api_key", "refresh_token"]
 KINDS: tuple[str, ...] = ("api_key", "refresh_token")
 DEFAULT_ACCOUNTS_FILE = Path("~/.kiro-gateway/accounts.json")  # where `login` and `accounts add` write by default
-API_KEY_SHAPE = re.compile(r"^ksk_[A-Za-z0-9_-]{16,}$")  # a peer's check (reference 2026 §4 [S]): a warning only
+# A peer's check of the key shape (docs/protocol.md §API keys, [S]): a mismatch is only a warning.
+API_KEY_SHAPE = re.compile(r"^ksk_[A-Za-z0-9_-]{16,}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 

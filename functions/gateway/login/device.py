@@ -1,4 +1,4 @@
-"""Device-code sign-in (reference 2026 §9): nothing to click on this machine and no inbound redirect.
+"""Device-code sign-in (docs/protocol.md §Device login): nothing to click on this machine and no inbound redirect.
 
 AWS SSO OIDC (Builder ID, IAM Identity Center): `POST /client/register` (a public client, ~90 days), `POST
 /device_authorization` (startUrl), then `POST /token` with the device-code grant at the interval the service asks

@@ -35,7 +35,7 @@ KIRO_IDE_VERSION = "0.7.45"
 SDK_VERSION = "1.0.27"
 CHAT_PATH = "/generateAssistantResponse"
 MODELS_PATH = "/ListAvailableModels"
-MCP_PATH = "/mcp"  # Kiro's MCP endpoint (web search), under the same base URL as chat (reference 2026 §7.1)
+MCP_PATH = "/mcp"  # Kiro's MCP endpoint (web search), under the same base URL as chat (docs/protocol.md §Hosts)
 USAGE_PATH = "/getUsageLimits"
 CHAT_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
 MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"  # awsJson1.0 on the management host
@@ -76,7 +76,7 @@ def api_base_url(settings: Settings, creds_region: str = "") -> str:
 
 def management_base_url(settings: Settings, creds_region: str = "") -> str:
     """Catalogue (and usage) base URL: KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (one override points every
-    call at a proxy or test double), else `management.{region}.kiro.dev` (addendum §2.1)."""
+    call at a proxy or test double), else `management.{region}.kiro.dev` (docs/protocol.md §Hosts)."""
     override = settings.kiro_management_base_url or settings.kiro_api_base_url
     if override:
         return override.rstrip("/").removesuffix(CHAT_PATH).removesuffix(MODELS_PATH)
@@ -85,9 +85,9 @@ def management_base_url(settings: Settings, creds_region: str = "") -> str:
 
 
 def catalog_account_key(base_url: str, creds: Credentials, settings: Settings) -> str:
-    """A short, non-secret key naming whose catalogue this is: the catalogue differs per account (addendum §2.2),
-    so two credentials must never share a cached list. Built from the host, profile ARN and OIDC client id (never a
-    token, which rotates)."""
+    """A short, non-secret key naming whose catalogue this is: the catalogue differs per account (docs/protocol.md
+    §Models), so two credentials must never share a cached list. Built from the host, profile ARN and OIDC client id
+    (never a token, which rotates)."""
     identity = f"{base_url}|{creds.profile_arn or settings.profile_arn}|{creds.client_id}"
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
@@ -95,7 +95,7 @@ def catalog_account_key(base_url: str, creds: Credentials, settings: Settings) -
 def usage_base_url(settings: Settings, creds_region: str = "") -> str:
     """GetUsageLimits base URL: KIRO_USAGE_BASE_URL, else KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (as
     chat), else the q host of the API region (the runtime host answers UnknownOperationException to this call,
-    kiro-protocol §2.1)."""
+    docs/protocol.md §Hosts)."""
     if settings.kiro_usage_base_url:
         return settings.kiro_usage_base_url.rstrip("/").removesuffix(USAGE_PATH)
     if settings.kiro_management_base_url:  # the issue-7 contract: usage follows the management override
@@ -170,7 +170,8 @@ class KiroClient:
         token_type: str = "",
     ):
         self._settings = settings
-        self._token_type = token_type  # "API_KEY" for `ksk_` keys: sent as `tokentype` on every call (reference §4)
+        # "API_KEY" for `ksk_` keys: sent as `tokentype` on every call (docs/protocol.md §API keys)
+        self._token_type = token_type
         self._http = http
         self._access_token = access_token
         self._force_refresh = force_refresh
@@ -208,7 +209,7 @@ class KiroClient:
         return profile_arn_for(self._settings, await self._credentials())
 
     async def uses_api_key(self) -> bool:
-        """True for a Kiro API key (`ksk_…`) account, whose calls need `tokentype: API_KEY` (reference 2026 §4).
+        """True for a Kiro API key (`ksk_…`) account: its calls need `tokentype: API_KEY` (protocol.md §API keys).
 
         Hook for the API-key accounts work: a credential that names its kind `api_key` counts, and until one does,
         the key is recognised by its prefix (the key itself is the bearer)."""
@@ -285,7 +286,7 @@ class KiroClient:
         creds = await self._credentials()
         params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}
         arn = creds.profile_arn or self._settings.profile_arn
-        if arn and creds.auth_type == "kiro_desktop":  # IdC accounts get 400 with it (kiro-protocol §7)
+        if arn and creds.auth_type == "kiro_desktop":  # IdC accounts get 400 with it (docs/protocol.md §Authentication)
             params["profileArn"] = arn
         url = f"{usage_base_url(self._settings, creds.region)}{USAGE_PATH}"
         response = await self._send_with_retries("GET", url, params=params, stream=False)
