@@ -49,11 +49,11 @@ class Settings:
     server_host: str = "127.0.0.1"
     server_port: int = 8000
     max_request_body_bytes: int = 16 * 1024 * 1024  # Lambda's own limit is 6 MB; images make bodies large locally
-    max_json_depth: int = 128  # request body shape limits (gateway.edge.json_limits); see README "Request limits"
+    max_json_depth: int = 128  # request body shape limits (gateway.edge.json_limits); docs/errors.md "Request limits"
     max_json_array_items: int = 100_000
     max_json_object_keys: int = 10_000
     max_json_string_chars: int = 10_000_000
-    # client keys and limits (gateway.client_keys; README "Client keys and limits")
+    # client keys and limits (gateway.client_keys; docs/client-keys.md)
     kiro_client_keys_file: str = ""  # default ~/.kiro-gateway/client-keys.json, unless the keys live in the secret
     client_keys_cache_seconds: float = 30.0  # the secret's clientKeys are re-read this often (a revocation's delay)
     client_key_slot_lease_seconds: float = 900.0  # a concurrency slot's longest life (a crashed holder's leak)
@@ -118,7 +118,8 @@ class Settings:
     usage_db_file: str = "~/.kiro-gateway/usage.sqlite3"  # local usage counters (KIRO_STATE_TABLE wins on AWS)
     usage_retention_days: int = 400  # counters older than this expire (DynamoDB TTL; pruned locally)
     usage_limits_cache_seconds: int = 300  # how long GetUsageLimits answers are reused
-    kiro_usage_base_url: str = ""  # GetUsageLimits host; default KIRO_API_BASE_URL, else q.{region}.amazonaws.com
+    # GetUsageLimits host; default KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL, else q.{region}.amazonaws.com
+    kiro_usage_base_url: str = ""
     # models
     model_cache_ttl: int = 3600
     kiro_models_rest_fallback: bool = False  # management catalogue failed: try the legacy GET /ListAvailableModels

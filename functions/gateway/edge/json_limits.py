@@ -26,7 +26,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True, slots=True)
 class JsonLimits:
-    """Structural bounds of a request body. Real requests sit far below each (see README, "Request limits")."""
+    """Structural bounds of a request body. Real requests sit far below each (docs/errors.md, "Request limits")."""
 
     max_depth: int = 128  # nesting of objects and arrays; deep JSON Schemas in tools stay well under 40
     max_array_items: int = 100_000  # a year of Claude Code turns is fewer messages than this

@@ -98,7 +98,7 @@ def usage_base_url(settings: Settings, creds_region: str = "") -> str:
     docs/protocol.md §Hosts)."""
     if settings.kiro_usage_base_url:
         return settings.kiro_usage_base_url.rstrip("/").removesuffix(USAGE_PATH)
-    if settings.kiro_management_base_url:  # the issue-7 contract: usage follows the management override
+    if settings.kiro_management_base_url:  # usage follows the management override (tests, unusual networks)
         return settings.kiro_management_base_url.rstrip("/")
     if settings.kiro_api_base_url:
         return api_base_url(settings, creds_region)
@@ -211,8 +211,8 @@ class KiroClient:
     async def uses_api_key(self) -> bool:
         """True for a Kiro API key (`ksk_…`) account: its calls need `tokentype: API_KEY` (protocol.md §API keys).
 
-        Hook for the API-key accounts work: a credential that names its kind `api_key` counts, and until one does,
-        the key is recognised by its prefix (the key itself is the bearer)."""
+        API-key accounts (`KIRO_API_KEY`, `kind: api_key` entries) are built with `token_type="API_KEY"`; a
+        credential that names its kind `api_key`, or whose bearer has the `ksk_` prefix, counts too."""
         creds = await self._credentials()
         return getattr(creds, "auth_type", "") == "api_key" or creds.access_token.startswith("ksk_") \
             or creds.refresh_token.startswith("ksk_")
