@@ -29,8 +29,10 @@ browser:
 	$(PYTHON) -m pip install --quiet "playwright>=1.45"
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# ruff, and the import layers of docs/architecture.md ([tool.importlinter] in pyproject.toml).
 lint:
 	ruff check .
+	PYTHONPATH=.:functions lint-imports
 
 # The Lambda runtime's Python (3.12) byte-compiles the shipped package; `sam build` fails without it. Checked up front
 # so a machine without it fails here, with the ways to get one, instead of deep inside the build tests.

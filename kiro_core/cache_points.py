@@ -1,4 +1,6 @@
-"""Opt-in `cachePoint` markers in the Kiro payload (reference 2026 §3.3; single-source, so off unless configured).
+"""Opt-in `cachePoint` markers in the Kiro payload (single-source, so off unless configured).
+
+See docs/protocol.md §Prompt cache.
 
 Kiro's service model accepts `cachePoint: {"type": "default"}` on history user and assistant entries. One peer placed
 two: on the first user entry (which carries the system prompt) and on the last assistant entry, and reported fewer

@@ -1,7 +1,7 @@
 """What a ListAvailableModels entry says a model can do, in the terms `/v1/models` and the doctor use.
 
 The catalogue is the only trustworthy source for effort levels, limits and prices: they differ per model and per
-account and keep changing (protocol addendum §2.2). Everything here reads a raw entry and never raises; a missing or
+account and keep changing (docs/protocol.md §Models). Everything here reads a raw entry and never raises; a missing or
 malformed field means "not advertised", not an error.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Effort order everywhere (addendum §1.2); `none` exists only on GPT.
+# Effort order everywhere (docs/protocol.md §Native reasoning); `none` exists only on GPT.
 EFFORT_ORDER: tuple[str, ...] = ("none", "low", "medium", "high", "xhigh", "max")
 # The schema members whose `effort` enum is the model's effort scale: Claude's and GPT-5.6's branches.
 EFFORT_MEMBERS: tuple[str, ...] = ("output_config", "reasoning")

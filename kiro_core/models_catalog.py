@@ -17,7 +17,7 @@ from kiro_core.model_capabilities import ModelCapabilities, capabilities_of
 DEFAULT_MAX_INPUT_TOKENS = 200000  # the reference gateway's default when Kiro gives no tokenLimits
 DEFAULT_MAX_OUTPUT_TOKENS = 8192
 
-# What is known when no catalogue answers (reference 2.4.dev, plus the GA ids of the late-2026 addendum §2.3;
+# What is known when no catalogue answers (docs/protocol.md §Models: the GA ids of late 2026;
 # announced-only ids such as Haiku 5.5 or Kimi K3 are left to the live catalogue).
 FALLBACK_MODEL_IDS: tuple[str, ...] = (
     "auto",
@@ -69,7 +69,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def normalize_model_name(name: str) -> str:
-    """A client's model name in Kiro's dotted form (reference §5.3); names no rule matches come back unchanged."""
+    """A client's model name in Kiro's dotted form (protocol.md §Models); names no rule matches come back unchanged."""
     stripped = _CONTEXT_SUFFIX.sub("", name.strip(), count=1) if name else name
     lowered = stripped.lower()
     for pattern, replacement in _RULES:

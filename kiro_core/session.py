@@ -1,7 +1,8 @@
 """Which Kiro conversation a request belongs to, derived from what the client says about its session.
 
 Kiro's prompt cache is keyed by a stable `conversationId` (GPT-5.6: same id → earlier prefix billed at 0.1×; a random
-id per request bills every turn cold, reference 2026 §3.2). Clients name their session in different places (§3.3):
+id per request bills every turn cold). Clients name their session in different places (docs/protocol.md §Prompt
+cache):
 
 * Claude Code: header `x-claude-code-session-id`, or `metadata.user_id` (a JSON string with `session_id`, or the
   legacy `…_session_<uuid>`); a sub-agent adds `x-claude-code-agent-id`, constant per sub-agent.
@@ -25,29 +26,17 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from kiro_core.unified import Conversation
+from kiro_core.unified import Conversation, SessionHints  # SessionHints: re-exported, defined beside Conversation
 
 MAX_KEY_CHARS = 256  # a session key longer than this is hashed as its first 256 characters
 _LEGACY_SESSION = re.compile(r"_session_([0-9A-Za-z-]{8,})$")
 
-# Headers checked, in order, when the body names no session (reference 2026 §3.3, generic and other clients).
+# Headers checked, in order, when the body names no session (docs/protocol.md §Prompt cache, generic and other clients).
 _CODEX_HEADERS = ("session-id",)
 _GENERIC_HEADERS = ("x-session-affinity", "x-client-request-id", "session_id", "x-session-id", "x-kiro-session-id",
                     "anthropic-session-id")
-
-
-@dataclass(frozen=True, slots=True)
-class SessionHints:
-    """What a request says about its session. Empty strings mean "not given"."""
-
-    session: str = ""  # the client's session: one Kiro conversation (the root, when sub-agents exist)
-    agent: str = ""  # a sub-agent or child thread inside the session: its own conversation
-    turn: str = ""  # a per-user-turn id, when the client sends one (Codex `client_metadata.turn_id`)
-    source: str = ""  # where `session` came from, for the request log (a field name, never its value)
-    scope: str = ""  # a hash of the client's key: conversations of different clients never meet
 
 
 @dataclass(frozen=True, slots=True)

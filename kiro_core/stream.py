@@ -4,7 +4,7 @@
 usage and turns upstream failures into `StreamError`. The formatters then only change shape, so OpenAI and Anthropic
 clients, streaming or not, always see the same answer.
 
-Decisions worth knowing (reference §3.4, §3.6, §6):
+Decisions worth knowing (docs/protocol.md §Event stream, §Credits and usage):
 * A tool call is emitted when its `stop` frame arrives, with compact JSON arguments. One still open at the end is
   emitted if its arguments parse; otherwise (the upstream cuts large calls mid-stream, issue #56) it is *not* passed
   on with broken or empty arguments — clients would run it and loop — but reported in a notice and the answer ends
@@ -58,15 +58,16 @@ THINKING_HANDLING_MODES: tuple[str, ...] = ("as_reasoning_content", "remove", "p
 NOTE_NO_COMPLETION_SIGNAL = (
     "no completion signal: the upstream sent no usage or context-usage event, so the answer may be truncated"
 )
-# Kiro ends every complete answer with trailer events (metadata, context usage, metering; reference 2026 §3.1: 351 of
-# 352 audited responses). A stream that stops at a frame boundary without any of them was cut, not finished.
+# Kiro ends every complete answer with trailer events (metadata, context usage, metering: 351 of 352 audited
+# responses, docs/protocol.md §Event stream). A stream that stops at a frame boundary without any of them was cut,
+# not finished.
 NO_TRAILER_MESSAGE = (
     "The upstream stream ended without its completion events (metadata, context usage, metering): the answer is "
     "incomplete. Please retry."
 )
 _NO_ALIASES: Mapping[str, str] = MappingProxyType({})
 _PASS_OPEN, _PASS_CLOSE = "<thinking>", "</thinking>\n\n"  # native reasoning shown inline in "pass" mode
-# GPT models send this instead of readable reasoning (protocol-2026 §1.4); it is never shown as reasoning.
+# GPT models send this instead of readable reasoning (docs/protocol.md §Native reasoning); never shown as reasoning.
 GPT_PLACEHOLDER = "..."
 
 
@@ -150,7 +151,7 @@ def _stream_error(event: UpstreamErrorEvent) -> StreamError:
     return StreamError("UPSTREAM", f"The upstream failed mid-answer ({code}): {said}")
 
 
-# In-stream failures Kiro names with a reason (reference 2026 §5): the ErrorKind they become, and what it means.
+# In-stream failures Kiro names with a reason (docs/protocol.md §Errors): the ErrorKind they become, and what it means.
 _STREAM_KINDS: dict[FailureClass, tuple[str, str]] = {
     FailureClass.THROTTLED: ("THROTTLED", "Kiro is throttling this account; wait before the next request"),
     FailureClass.BUSY: ("RATE_LIMIT", "Kiro is busy"),
@@ -289,7 +290,8 @@ class ResponseAssembler:
         out.append(ContentDelta(text))
 
     def _reasoning(self, event: ReasoningEvent, out: list[OutputEvent]) -> None:
-        """Native reasoning (§1.4): stop tag parsing, hide GPT placeholders, pass signatures and blobs verbatim."""
+        """Native reasoning: stop tag parsing, hide GPT placeholders, pass signatures and blobs verbatim (see
+        docs/protocol.md §Native reasoning)."""
         if not self._native:
             self._native = True
             extractor, self._extractor = self._extractor, None
@@ -425,8 +427,8 @@ class ResponseAssembler:
                 credits=self._credits,
                 cache_reported=upstream.cache_reported,
             )
-        # The larger of the upstream-derived figure and the local estimate (reference 2026 §6.4): the percentage's
-        # denominator can be stale and it saturates at 100%, and Claude Code compacts on what it is told.
+        # The larger of the upstream-derived figure and the local estimate (docs/protocol.md §Credits and usage): the
+        # percentage's denominator can be stale and it saturates at 100%, and Claude Code compacts on what it is told.
         from_upstream = int(self._context_percentage / 100 * self._max_input + 0.5)
         input_tokens = max(from_upstream, self._input_estimate)
         return Usage(input_tokens=input_tokens, output_tokens=output_tokens, credits=self._credits)

@@ -1,7 +1,7 @@
 """Separates "fake reasoning" (`<thinking>…</thinking>` the model writes at the start of its text) from the answer.
 
-The gateway asks the model to think inside tags (reference §4.1); this finite-state machine (§4.2) splits the text
-deltas back into thinking and content while they stream:
+The gateway asks the model to think inside tags (docs/protocol.md §Thinking tags); this finite-state machine splits
+the text deltas back into thinking and content while they stream:
 
 * PRE_CONTENT — buffer until the text, after leading whitespace, either starts with an open tag (→ IN_THINKING),
   can no longer become one, or outgrows `initial_buffer_size` (→ STREAMING; the buffer becomes content). Tags count

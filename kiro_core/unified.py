@@ -7,12 +7,20 @@ everything after them — normalisation, the Kiro payload, token estimates — s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from kiro_core.session import SessionHints
+from typing import Any, Literal
 
 Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHints:
+    """What a request says about its session. Empty strings mean "not given"."""
+
+    session: str = ""  # the client's session: one Kiro conversation (the root, when sub-agents exist)
+    agent: str = ""  # a sub-agent or child thread inside the session: its own conversation
+    turn: str = ""  # a per-user-turn id, when the client sends one (Codex `client_metadata.turn_id`)
+    source: str = ""  # where `session` came from, for the request log (a field name, never its value)
+    scope: str = ""  # a hash of the client's key: conversations of different clients never meet
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Kiro's error vocabulary (protocol reference 2026 §5): which failure a status and body mean, and what to do.
+"""Kiro's error vocabulary (docs/protocol.md §Errors): which failure a status and body mean, and what to do.
 
 Kiro says why in a `reason` field (`{"message", "reason"}`, `{"__type": "…#ThrottlingException", "message", "reason",
 "retryAfterMilliseconds"}`, or nested under `error`); we match on it, not on message text, except for the few
@@ -68,7 +68,7 @@ _BY_TEXT: tuple[tuple[str, FailureClass], ...] = (
     ("improperly formed request", FailureClass.VALIDATION),
 )
 
-NO_REASON_PENALTY_SECONDS = {  # how long to wait when Kiro gives no retryAfterMilliseconds (reference §5.2)
+NO_REASON_PENALTY_SECONDS = {  # how long to wait when Kiro gives no retryAfterMilliseconds (docs/protocol.md §Errors)
     "USER_REQUEST_RATE_EXCEEDED": 8.0,
     "CREDIT_CONSUMPTION_RATE_EXCEEDED": 300.0,
     "suspicious activity": 300.0,

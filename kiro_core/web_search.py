@@ -1,4 +1,4 @@
-"""Web search through Kiro's MCP `web_search` tool: the pure pieces (protocol reference 2026 §7).
+"""Web search through Kiro's MCP `web_search` tool: the pure pieces (docs/protocol.md §Web search).
 
 Two client shapes meet one upstream call:
 * Claude Code's WebSearch tool sends a **side request**: a `/v1/messages` call whose only tool is a dated hosted tool
@@ -25,7 +25,7 @@ from kiro_core.unified import ToolSpec
 
 TOOL_NAME = "web_search"  # the MCP tool, the injected function tool, and the hosted tool's name
 QUERY_FIELD = "query"
-# Kiro refuses longer queries with JSON-RPC -32602 (reference 2026 §7.1); callers pass the configured limit.
+# Kiro refuses longer queries with JSON-RPC -32602 (docs/protocol.md §Web search); callers pass the configured limit.
 DEFAULT_MAX_QUERY_CHARS = 200
 CLAUDE_CODE_PREFIX = "Perform a web search for the query:"
 INVALID_PARAMS = -32602  # JSON-RPC "invalid params": what Kiro answers to an over-long query
@@ -169,7 +169,7 @@ def read_mcp_reply(body: bytes | str, query: str) -> SearchOutcome:
     """Kiro's HTTP 200 reply to `tools/call` → results or a failure; never raises.
 
     Only an explicit `results: []` is an empty search: `isError`, JSON-RPC errors, an inner `error`, and anything
-    unreadable are failures (reference 2026 §7.1). A reply framed as server-sent events (MCP's streamable HTTP)
+    unreadable are failures (docs/protocol.md §Web search). A reply framed as server-sent events (MCP's streamable HTTP)
     is read from its last `data:` line.
     """
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body

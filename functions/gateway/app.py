@@ -19,6 +19,7 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
 
     from gateway.client_keys.gate import ClientGate, SlotReleaseMiddleware
     from gateway.edge import openapi_bodies
+    from gateway.edge.deps import runtime_of
     from gateway.edge.error_guard import ErrorGuardMiddleware
     from gateway.edge.http_io import error_response
     from gateway.edge.request_log import RequestLogMiddleware
@@ -29,7 +30,6 @@ with imports_without_gc():  # ~35 ms less CPU at start (gateway/startup_gc.py)
     from gateway.routes import openai as openai_routes
     from gateway.routes import responses as responses_routes
     from gateway.routes import usage as usage_routes
-    from gateway.routes.deps import runtime_of
     from gateway.runtime_holder import RuntimeHolder
     from gateway.settings import Settings
     from gateway.snapstart import install as install_snapstart_hooks

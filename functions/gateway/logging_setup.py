@@ -76,9 +76,10 @@ def configure_logging(level: str = "INFO", log_format: str = "") -> None:
     """Route every logger (uvicorn's included) through one formatter on stderr: JSON, or text for a person."""
     handler = logging.StreamHandler(sys.stderr)
     if wants_text(log_format):
-        from gateway.text_log import LifecycleFilter, TextFormatter  # lazily: only a terminal needs it
+        from gateway.text_log import LifecycleFilter, TextFormatter  # lazy: only a terminal needs it
 
-        handler.setFormatter(TextFormatter(colour=sys.stderr.isatty() and not os.environ.get("NO_COLOR")))
+        colour = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+        handler.setFormatter(TextFormatter(SCRUBBER.scrub, colour=colour))
         handler.addFilter(LifecycleFilter())
     else:
         handler.setFormatter(JsonFormatter())

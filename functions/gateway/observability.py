@@ -42,6 +42,7 @@ def metrics_enabled() -> bool:
 def _get_metrics() -> Any:
     global _metrics
     if _metrics is None:
+        # lazy: Powertools loads only on Lambda, where metrics are emitted
         from aws_lambda_powertools import Metrics
 
         _metrics = Metrics(
@@ -113,6 +114,7 @@ def record_request(
     if not metrics_enabled():
         return
     try:
+        # lazy: Powertools loads only on Lambda, where metrics are emitted
         from aws_lambda_powertools.metrics import MetricUnit
 
         with _lock:
@@ -145,6 +147,7 @@ def _emit(what: str, dimensions: dict[str, str], counts: dict[str, float]) -> No
     if not metrics_enabled():
         return
     try:
+        # lazy: Powertools loads only on Lambda, where metrics are emitted
         from aws_lambda_powertools.metrics import MetricUnit
 
         with _lock:

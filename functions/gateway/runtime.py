@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -220,7 +220,8 @@ class GatewayRuntime:
         except GatewayError as error:
             if not (kiro_request.replays_reasoning and is_signature_rejection(error)):
                 raise
-            # Kiro's own client does this (protocol-2026 §1.5): the conversation goes on without old reasoning.
+            # Kiro's own client does this (docs/protocol.md §Native reasoning): the conversation goes on without old
+            # reasoning.
             log.warning("Kiro rejected a replayed reasoning signature; retrying once without reasoningContent")
             kiro_request = build(replay_reasoning=False)
             stream = await open_stream(kiro_request.body)
@@ -235,6 +236,4 @@ def build_usage_service(settings: Settings,
 
 
 def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions:
-    from dataclasses import replace
-
     return replace(options, profile_arn=arn)

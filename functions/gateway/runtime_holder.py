@@ -27,6 +27,7 @@ class RuntimeHolder:
         if self._runtime is None:
             async with self._lock:
                 if self._runtime is None:
+                    # lazy: the upstream machinery loads with the first request that needs it (see the module docstring)
                     from gateway.runtime import GatewayRuntime
 
                     self._runtime = await GatewayRuntime.create(self.settings)

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from gateway.edge.json_limits import JsonLimits
-
 TRUE_WORDS = {"1", "true", "yes", "on", "enabled"}
 FALSE_WORDS = {"0", "false", "no", "off", "disabled", ""}
 DEFAULT_CLIENT_KEYS_FILE = "~/.kiro-gateway/client-keys.json"
@@ -47,15 +45,15 @@ class Settings:
     """Every knob of the gateway. Field names are the environment variable names, lower-cased."""
 
     # client-facing
-    proxy_api_key: str = ""
+    proxy_api_key: str = field(default="", repr=False)  # secrets never appear in repr() / str()
     server_host: str = "127.0.0.1"
     server_port: int = 8000
     max_request_body_bytes: int = 16 * 1024 * 1024  # Lambda's own limit is 6 MB; images make bodies large locally
-    max_json_depth: int = 128  # request body shape limits (gateway.edge.json_limits); see README "Request limits"
+    max_json_depth: int = 128  # request body shape limits (gateway.edge.json_limits); docs/errors.md "Request limits"
     max_json_array_items: int = 100_000
     max_json_object_keys: int = 10_000
     max_json_string_chars: int = 10_000_000
-    # client keys and limits (gateway.client_keys; README "Client keys and limits")
+    # client keys and limits (gateway.client_keys; docs/client-keys.md)
     kiro_client_keys_file: str = ""  # default ~/.kiro-gateway/client-keys.json, unless the keys live in the secret
     client_keys_cache_seconds: float = 30.0  # the secret's clientKeys are re-read this often (a revocation's delay)
     client_key_slot_lease_seconds: float = 900.0  # a concurrency slot's longest life (a crashed holder's leak)
@@ -63,8 +61,8 @@ class Settings:
     auth_block_seconds: float = 300.0  # how long a blocked address gets 429
     trusted_proxy_ips: str = ""  # peers whose X-Forwarded-For is believed (comma-separated, or *)
     aws_lwa_port: str = ""  # set under the Lambda Web Adapter: its request context names the caller's address
-    # credentials (one source; see gateway.auth.sources)
-    refresh_token: str = ""
+    # credentials (one source; see gateway.stores.sources)
+    refresh_token: str = field(default="", repr=False)
     profile_arn: str = ""
     kiro_region: str = "us-east-1"  # SSO / auth region: refresh URLs
     kiro_api_region: str = ""  # chat region; defaults to the credentials' region, then kiro_region
@@ -73,10 +71,10 @@ class Settings:
     kiro_state_file: str = "~/.kiro-gateway/state.json"  # rotated tokens of env-only credentials
     sqlite_readonly: bool = False
     # accounts (gateway.accounts): a Kiro API key, or several accounts with failover
-    kiro_api_key: str = ""  # one `ksk_…` API key account (no refresh)
+    kiro_api_key: str = field(default="", repr=False)  # one `ksk_…` API key account (no refresh)
     kiro_accounts_file: str = ""  # JSON array of accounts; default: ~/.kiro-gateway/accounts.json when it exists
     kiro_accounts_state_file: str = "~/.kiro-gateway/accounts-state.json"  # lasting account states (local runs)
-    kiro_api_key_host: str = "q"  # host kind for API-key accounts: "q" (kiro-cli's) or "runtime" (reference §4)
+    kiro_api_key_host: str = "q"  # API-key accounts' host: "q" (kiro-cli's) or "runtime" (docs/protocol.md §API keys)
     account_selection: str = "sticky"  # sticky (first healthy account in list order) | round_robin
     account_max_concurrency: int = 0  # requests in flight per account and process; 0 = no cap
     account_queue_timeout: float = 30.0  # seconds to wait for a free slot when every account is at its cap
@@ -92,7 +90,7 @@ class Settings:
     kiro_desktop_auth_url: str = ""  # overrides the Kiro desktop refresh URL
     kiro_oidc_url: str = ""  # overrides the AWS SSO OIDC base URL (token refresh and `login --device`)
     kiro_profiles_url: str = ""  # ListAvailableProfiles base URL (default management.{region}.kiro.dev)
-    vpn_proxy_url: str = ""
+    vpn_proxy_url: str = field(default="", repr=False)  # may carry user:password
     first_token_timeout: float = 15.0
     first_token_max_retries: int = 3
     streaming_read_timeout: float = 300.0
@@ -102,15 +100,16 @@ class Settings:
     keepalive_interval: float = 5.0  # seconds of upstream silence before a ping / SSE comment goes out
     # conversion
     tool_description_max_length: int = 10000
-    kiro_max_payload_bytes: int = 0  # off: forward once and classify Kiro's own size rejection (reference 2026 §6.3)
+    kiro_max_payload_bytes: int = 0  # off: forward once, classify Kiro's own size refusal (docs/protocol.md §Limits)
     fake_reasoning: bool = True
     fake_reasoning_max_tokens: int = 4000
     fake_reasoning_budget_cap: int = 10000
     fake_reasoning_handling: str = "as_reasoning_content"  # as_reasoning_content | remove | pass | strip_tags
-    native_reasoning_static_table: bool = False  # no catalogue schema: use the built-in table of §1.2 (else tags)
+    # no catalogue schema: use the built-in table of docs/protocol.md §Native reasoning (else tags)
+    native_reasoning_static_table: bool = False
     native_reasoning_max_tokens: bool = False  # also send max_tokens inside additionalModelRequestFields
     max_documents_per_message: int = 5  # Kiro's limit; more → 400 (0 = no limit)
-    # prompt cache and credits (reference 2026 §3; README "Credits and usage")
+    # prompt cache and credits (docs/protocol.md §Prompt cache; docs/usage.md)
     stable_conversation_ids: bool = True  # conversationId from the client's session (random when it names none)
     kiro_agent_task_type: str = "vibe"  # conversationState.agentTaskType; empty omits it
     kiro_agent_continuation: bool = True  # agentContinuationId, one per user turn
@@ -119,11 +118,12 @@ class Settings:
     usage_db_file: str = "~/.kiro-gateway/usage.sqlite3"  # local usage counters (KIRO_STATE_TABLE wins on AWS)
     usage_retention_days: int = 400  # counters older than this expire (DynamoDB TTL; pruned locally)
     usage_limits_cache_seconds: int = 300  # how long GetUsageLimits answers are reused
-    kiro_usage_base_url: str = ""  # GetUsageLimits host; default KIRO_API_BASE_URL, else q.{region}.amazonaws.com
+    # GetUsageLimits host; default KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL, else q.{region}.amazonaws.com
+    kiro_usage_base_url: str = ""
     # models
     model_cache_ttl: int = 3600
     kiro_models_rest_fallback: bool = False  # management catalogue failed: try the legacy GET /ListAvailableModels
-    # web search through Kiro's MCP endpoint (reference 2026 §7; gateway.web_search)
+    # web search through Kiro's MCP endpoint (docs/protocol.md §Web search; gateway.web_search)
     web_search_enabled: bool = True  # a client that sends a hosted web search tool asks for a search
     web_search_max_uses: int = 5  # searches per client request when the client gives no max_uses (Codex never does)
     web_search_max_query_chars: int = 200  # Kiro refuses longer queries (JSON-RPC -32602)
@@ -224,11 +224,6 @@ class Settings:
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name.upper()} must be an http(s) URL, not {url!r}")
-
-    @property
-    def json_limits(self) -> JsonLimits:
-        return JsonLimits(max_depth=self.max_json_depth, max_array_items=self.max_json_array_items,
-                          max_object_keys=self.max_json_object_keys, max_string_chars=self.max_json_string_chars)
 
     @property
     def client_keys_path(self) -> Path | None:

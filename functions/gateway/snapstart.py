@@ -43,6 +43,7 @@ def warm_caches() -> None:
     """Start-up work worth keeping in the snapshot: CPU only, no network, no secrets."""
     import boto3  # noqa: F401  (the AWS stores import it on the first request otherwise)
 
+    # lazy: loaded into the snapshot only when SnapStart takes one
     import gateway.stores.dynamo_models
     import gateway.stores.secrets_manager  # noqa: F401
     from kiro_core.tokens import encoding

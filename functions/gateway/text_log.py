@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-
-from gateway.logging_setup import SCRUBBER
+from collections.abc import Callable
 
 RESET, DIM, BOLD = "\x1b[0m", "\x1b[2m", "\x1b[1m"
 GREEN, YELLOW, RED, CYAN = "\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[36m"
@@ -67,8 +66,9 @@ def _millis(value: object) -> str:
 class TextFormatter(logging.Formatter):
     """Readable, aligned lines; ANSI colours only when `colour` (a terminal, and NO_COLOR unset)."""
 
-    def __init__(self, colour: bool = True) -> None:
+    def __init__(self, scrub: Callable[[str], str], colour: bool = True) -> None:
         super().__init__()
+        self.scrub = scrub  # the process's secret scrubber (gateway.logging_setup), passed in: no import back up
         self.colour = colour
 
     def _paint(self, text: str, colour: str) -> str:
@@ -85,7 +85,7 @@ class TextFormatter(logging.Formatter):
             line = f"{stamp} {level} {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return SCRUBBER.scrub(line)
+        return self.scrub(line)
 
     def _request(self, fields: dict[str, object]) -> str:
         status = int(fields.get("status") or 0)

@@ -1,4 +1,4 @@
-"""Documents and image formats as Kiro takes them (protocol-2026 §6.1, §6.2).
+"""Documents and image formats as Kiro takes them (docs/protocol.md §Documents and images).
 
 Kiro accepts nine document formats in `userInputMessage.documents`, with names of 1–200 characters made of letters,
 digits, whitespace, `-`, `_`, parentheses and square brackets, no consecutive whitespace, unique in the request; it

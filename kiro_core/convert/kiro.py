@@ -3,7 +3,8 @@
 Kiro answers a bare `400 Improperly formed request` to many shapes that Anthropic and OpenAI accept: tool results
 without tools or without a preceding tool call, a conversation starting with (or repeating) a role, empty content,
 long tool descriptions, `additionalProperties` in schemas, tool names it dislikes, bodies over ~615 KB. Each step
-below removes one of those causes (protocol reference §2.4), so the rules live here once for both client APIs.
+below removes one of those causes (docs/protocol.md §Conversion rules), so the rules live here once for both client
+APIs.
 The input conversation is never mutated.
 """
 
@@ -24,7 +25,7 @@ from kiro_core.unified import Conversation, Document, Image, Message, ToolCall, 
 
 ORIGIN = "AI_EDITOR"
 CHAT_TRIGGER = "MANUAL"
-# Kiro (like Bedrock) accepts tool names matching this; anything else gets an alias (reference §2.4 step 3).
+# Kiro (like Bedrock) accepts tool names matching this; anything else gets an alias (protocol.md §Conversion rules).
 VALID_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TOOL_NAME = 64
 SECTION_SEPARATOR = "\n\n---\n\n"
@@ -72,7 +73,8 @@ def build_kiro_request(
 ) -> KiroRequest:
     """Run the whole normalisation pipeline; raises ContextTooLongError when the body exceeds the limit.
 
-    The body is byte-stable for a growing conversation (what Kiro's prompt cache rewards, reference 2026 §3.3):
+    The body is byte-stable for a growing conversation (what Kiro's prompt cache rewards, docs/protocol.md §Prompt
+    cache):
     the fields that never change come first, then `history`, whose entries depend only on their own message (so
     turn N+1's history starts with the exact bytes of turn N's), then what changes per request (the current message
     with its tools and thinking tags, the continuation id, the reasoning fields). Nothing per-request is written
@@ -376,7 +378,9 @@ def document_names(messages: list[Message], max_per_message: int) -> dict[int, s
 
 
 def thinking_prefix(budget: int) -> str:
-    """The tags put in front of the current user message to ask for `<thinking>` reasoning (reference §4.1)."""
+    """The tags put in front of the current user message to ask for `<thinking>` reasoning.
+
+    See docs/protocol.md §Thinking tags."""
     return (
         "<thinking_mode>enabled</thinking_mode>\n"
         f"<max_thinking_length>{budget}</max_thinking_length>\n"

@@ -18,8 +18,9 @@ class ConversionOptions:
     # Kiro answers "Improperly formed request" to very long tool descriptions; longer ones move to the system
     # prompt. 0 turns the relocation off.
     tool_description_max_length: int = 10000
-    # Kiro rejects bodies above ~615 KB with a cryptic 400; refuse earlier with a clear message. 0 = no guard.
-    max_payload_bytes: int = 0  # off: Kiro decides (the old ~615 KB limit moved); a positive value refuses locally
+    # Off by default: the payload is forwarded once and Kiro's own size refusal is classified (the old ~615 KB limit
+    # moved with 1M-context models, docs/protocol.md §Limits). A positive value refuses larger payloads locally.
+    max_payload_bytes: int = 0
     # Ask for tag-injected reasoning when the client says nothing about thinking.
     fake_reasoning: bool = True
     # The thinking budget used when the client gives none.
@@ -36,14 +37,15 @@ class ConversionOptions:
     # PR #158 of the reference gateway reports 400s when thinking tags sit next to toolResults; unconfirmed, and
     # the reference itself injects anyway. False skips the tags on turns that carry tool results.
     thinking_with_tool_results: bool = True
-    # Kiro IDE 0.11's limit (protocol-2026 §6.1): more documents in one message is refused with a 400. 0 = no limit.
+    # Kiro IDE 0.11's limit (docs/protocol.md §Documents and images): more documents in one message is refused with a
+    # 400. 0 = no limit.
     max_documents_per_message: int = 5
     # Send the client's max_tokens inside additionalModelRequestFields (clamped to the schema). Off: a small client
-    # max_tokens then cuts the model off while it is still thinking (§1.2).
+    # max_tokens then cuts the model off while it is still thinking (docs/protocol.md §Native reasoning).
     native_reasoning_max_tokens: bool = False
     # `conversationState.agentTaskType` (Smithy enum vibe | spectask), as the Kiro IDE and CLI send it; "" omits it.
     agent_task_type: str = "vibe"
-    # `agentContinuationId`, one per user turn (Kiro's CLI; reference 2026 §3.3). False omits it.
+    # `agentContinuationId`, one per user turn (Kiro's CLI; docs/protocol.md §Request body). False omits it.
     agent_continuation: bool = True
     # `rootConversationId` on sub-agent requests (single-source, and its place in the body is not certain): off.
     root_conversation_id: bool = False

@@ -2,15 +2,15 @@
 
 Kiro validates these fields against the model's `additionalModelRequestFieldsSchema` (from ListAvailableModels,
 `additionalProperties: false`) and answers 400 to any member or value the schema lacks, and to any field at all on a
-schema-less model (protocol-2026 §1.1–1.3). So the fields are built from the client's intent, clamped to the
+schema-less model (docs/protocol.md §Native reasoning). So the fields are built from the client's intent, clamped to the
 schema's enums (a missing level rounds *down*: cheaper, never surprising) and finally pruned against the schema,
 so nothing the schema does not list can leave. No intent → no fields: the service applies its own default.
 
-Also here: the small static table of schemas (§1.2) for when no catalogue is reachable, the envelope that
-carries a signature or redacted blob through a Responses client's `encrypted_content`, and the one that wraps a
-signature handed to an Anthropic client with what Kiro bound it to (the model, the tools), so that reasoning Kiro
-would refuse is dropped before the request instead of after a 400 and a retry, without the gateway keeping state
-(docs/protocol.md §Replaying reasoning).
+Also here: the small static table of schemas (docs/protocol.md §Native reasoning) for when no catalogue is
+reachable, the envelope that carries a signature or redacted blob through a Responses client's `encrypted_content`,
+and the one that wraps a signature handed to an Anthropic client with what Kiro bound it to (the model, the tools),
+so that reasoning Kiro would refuse is dropped before the request instead of after a 400 and a retry, without the
+gateway keeping state (docs/protocol.md §Replaying reasoning).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from kiro_core.unified import ReasoningIntent, ReasoningReplay
 EFFORT_ORDER: tuple[str, ...] = ("none", "low", "medium", "high", "xhigh", "max")
 _RANK = {effort: rank for rank, effort in enumerate(EFFORT_ORDER)}
 _EFFORT_ALIASES = {"minimal": "low"}
-# Anthropic `thinking.budget_tokens` → effort (KiroStudio's table, §1.7): ≤4k low, ≤16k medium, ≤64k high, else xhigh.
+# Anthropic `thinking.budget_tokens` → effort: ≤4k low, ≤16k medium, ≤64k high, else xhigh (one peer's table,
+# docs/protocol.md §Native reasoning).
 _BUDGET_EFFORTS: tuple[tuple[int, str], ...] = ((4096, "low"), (16384, "medium"), (65536, "high"))
 DEFAULT_DISPLAY = "summarized"  # Kiro returns summary text only when asked (`omitted` gives the signature alone)
 # What the Anthropic formatter signs thinking with when the upstream gave no signature; never valid upstream.
@@ -247,7 +248,7 @@ def _gpt_schema() -> dict[str, Any]:
         "reasoning": {"type": "object", "additionalProperties": False, "properties": {"effort": effort}}}}
 
 
-# §1.2 of the 2026 protocol reference; where a value is disputed the stricter one is kept (e.g. adaptive only).
+# docs/protocol.md §Native reasoning; where a value is disputed the stricter one is kept (e.g. adaptive only).
 STATIC_SCHEMAS: dict[str, dict[str, Any]] = {
     "claude-opus-4.6": _claude_schema(("low", "medium", "high", "max"), ("adaptive", "disabled"), 64000),
     "claude-sonnet-4.6": _claude_schema(("low", "medium", "high", "max"), ("adaptive", "disabled"), 64000),

@@ -1,4 +1,4 @@
-"""Answers that contain gateway-run web searches, in both client shapes (protocol reference 2026 §7.2, §7.3).
+"""Answers that contain gateway-run web searches, in both client shapes (docs/protocol.md §Web search).
 
 The answer is the usual output events with `SearchEvent`s in between, in the order things happened. Anthropic:
 each search is a `server_tool_use` block (its whole input in `content_block_start`, no `input_json_delta`) and a

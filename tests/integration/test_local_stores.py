@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from gateway.auth.refresh import TokenRefresher
-from gateway.credential_files import parse_timestamp
 from gateway.stores.base import Credentials, TokenStore
+from gateway.stores.credential_files import parse_timestamp
 from gateway.stores.local import EnvTokenStore, InMemoryModelCache, JsonFileTokenStore, SqliteTokenStore
 from tests.support.fake_kiro import FakeKiro
 

@@ -1,4 +1,4 @@
-"""Kiro's error reasons (protocol reference 2026 §5) reach the client classified: the right status, the client's own
+"""Kiro's error reasons (docs/protocol.md §Errors) reach the client classified: the right status, the client's own
 error shape, `Retry-After` where Kiro says how long, and no retry of a request that cannot succeed (issue 7.5)."""
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ _ALIASES = {"chat": "generateAssistantResponse", "models": "ListAvailableModels"
 def _model(model_id: str, name: str, max_input: int, max_output: int, *, rate: float | None = None,
            caching: dict[str, Any] | None = None, schema: dict[str, Any] | None = None,
            inputs: tuple[str, ...] = ("TEXT", "IMAGE")) -> dict[str, Any]:
-    """A catalogue entry in the shape ListAvailableModels returns (addendum §2.2); optional fields only if given."""
+    """A catalogue entry as ListAvailableModels returns it (protocol.md §Models); optional fields only if given."""
     entry: dict[str, Any] = {"modelId": model_id, "modelName": name, "description": f"{name} (fake)",
                              "supportedInputTypes": list(inputs),
                              "tokenLimits": {"maxInputTokens": max_input, "maxOutputTokens": max_output}}
@@ -114,7 +114,7 @@ _FIVE = ("low", "medium", "high", "xhigh", "max")
 _ADAPTIVE = ("adaptive", "disabled")
 
 # The first five entries are what the fake always served (tests rely on them); the rest is today's catalogue
-# (addendum §2.3): schemas on Claude 4.6+/5.x and GPT-5.6, none on the 4.5 family and the open-weight models.
+# (docs/protocol.md §Models): schemas on Claude 4.6+/5.x and GPT-5.6, none on the 4.5 family and the open-weight models.
 DEFAULT_MODELS = [
     _model("auto", "Auto", 200_000, 64_000),
     _model("claude-sonnet-4.5", "Claude Sonnet 4.5", 200_000, 64_000, rate=1.3, caching=_CACHING),
@@ -148,7 +148,7 @@ DEFAULT_MODELS = [
 
 
 def _claude_fields_schema(efforts: list[str], types: list[str], max_tokens: int) -> dict[str, Any]:
-    """A Claude-style `additionalModelRequestFieldsSchema` (protocol-2026 §1.2)."""
+    """A Claude-style `additionalModelRequestFieldsSchema` (docs/protocol.md §Native reasoning)."""
     return {"type": "object", "additionalProperties": False, "properties": {
         "output_config": {"type": "object", "additionalProperties": False,
                           "properties": {"effort": {"type": "string", "enum": efforts}}},
@@ -175,7 +175,7 @@ REASONING_MODELS = [
 ]
 
 
-# GetUsageLimits as Kiro answers it (kiro-protocol §7 "Usage limits"); epoch seconds for the reset date.
+# GetUsageLimits as Kiro answers it (docs/protocol.md §Credits and usage); epoch seconds for the reset date.
 DEFAULT_USAGE_LIMITS = {
     "subscriptionInfo": {"subscriptionTitle": "KIRO PRO", "type": "Q_DEVELOPER_STANDALONE_PRO"},
     "usageBreakdownList": [{

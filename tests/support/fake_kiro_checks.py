@@ -1,5 +1,6 @@
 """The fake Kiro's request checks: the 400s the real service gives for reasoning fields, replayed reasoning,
-documents and images (protocol-2026 §1.3, §1.5, §6.1, §6.2), so tests fail the way production would.
+documents and images (docs/protocol.md §Native reasoning, §Documents and images), so tests fail the way production
+would.
 
 Signatures are the fake's own: `fake_signature(text)` is what its reasoning streams send, and a replayed
 `reasoningText` whose signature is not `fake_signature(text)` is "tampered"; one minted for another model, or for

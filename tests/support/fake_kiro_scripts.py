@@ -2,8 +2,8 @@
 
 A script is a list of steps played in order: frame bytes, `Pause` (silence), `Drop` (connection cut mid-stream),
 `Status` (an HTTP error instead of a stream; only before any frame), `Corrupt` (a frame with a bad CRC), `Together`
-(frames in one network write, to pin down what the gateway receives in one read). The builders
-return scripts shaped like the real stream (§3 of the protocol reference): JSON keys in alphabetical order, tool
+(frames in one network write, to pin down what the gateway receives in one read). The builders return scripts shaped
+like the real stream (docs/protocol.md §Event stream): JSON keys in alphabetical order, tool
 input as string fragments, metering and context usage at the end. Scripts are lists, so they concatenate with `+`.
 """
 
@@ -145,7 +145,8 @@ def truncated_tool_stream(name: str, arguments: Mapping[str, Any] | str, *, keep
 
 def reasoning_stream(answer: str, summary: str, *, signature: str | None = None, pieces: int = 3,
                      credits: float = DEFAULT_CREDITS, context: float = DEFAULT_CONTEXT) -> Script:
-    """Native reasoning as Kiro streams it (§1.4): summary text deltas, one signature-only frame, then the answer.
+    """Native reasoning as Kiro streams it (docs/protocol.md §Native reasoning): summary text deltas, one
+    signature-only frame, then the answer.
 
     `signature` defaults to the fake's own signature of `summary`, which it accepts when replayed unchanged.
     """
@@ -204,16 +205,18 @@ def throttled(retry_after: int = 1) -> Script:
 
 
 def reasoning_frames(summary: str, *, signature: str | None = None, pieces: int = 2) -> list[bytes]:
-    """Native reasoning as Kiro streams it (addendum §1.4): summary text deltas, then one signature-only frame
-    (by default the fake's own valid signature of the summary, so a client replaying it is accepted)."""
+    """Native reasoning as Kiro streams it (docs/protocol.md §Native reasoning): summary text deltas, then one
+    signature-only frame (by default the fake's own valid signature of the summary, so a client replaying it is
+    accepted)."""
     signed = signature if signature is not None else fake_signature(summary)
     return [*(frames.reasoning(part) for part in split_text(summary, pieces)), frames.reasoning("", signed)]
 
 
 def probe_stream(text: str = "ok", *, reasoning: str | None = None, metering: bool = True, context: bool = True,
                  metadata: bool = True, credits: float = DEFAULT_CREDITS) -> Script:
-    """A short answer with today's trailer (`metadataEvent` → `contextUsageEvent` → `meteringEvent`, §3.1), each part
-    optional, led by native reasoning frames when `reasoning` is given: every answer `kiro-gateway doctor` can see."""
+    """A short answer with today's trailer (`metadataEvent` → `contextUsageEvent` → `meteringEvent`, docs/protocol.md
+    §Event stream), each part optional, led by native reasoning frames when `reasoning` is given: every answer
+    `kiro-gateway doctor` can see."""
     out: Script = [*(reasoning_frames(reasoning) if reasoning is not None else [])]
     out += [frames.text(part) for part in split_text(text, 2)]
     if metadata:
@@ -287,7 +290,7 @@ FAKE_PUBLISHED_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
 def search_results(query: str, count: int = 3) -> list[dict[str, Any]]:
-    """Results shaped like Kiro's (reference 2026 §7.1), made up from the query."""
+    """Results shaped like Kiro's (docs/protocol.md §Web search), made up from the query."""
     return [{"title": f"Fake Result {n} about {query}", "url": f"https://example.com/fake/{n}",
              "snippet": f"Snippet {n}: what the fake web says about {query}.",
              "publishedDate": FAKE_PUBLISHED_MS + (n - 1) * 86_400_000, "id": f"fake-{n}",

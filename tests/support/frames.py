@@ -141,5 +141,5 @@ def text_utf8(content: str) -> bytes:
 
 
 def metadata_stop(stop_reason: str = "END_TURN") -> bytes:
-    """The `metadataEvent` live streams send: only a `stopReason`, no `tokenUsage` (addendum §3.1)."""
+    """The `metadataEvent` live streams send: only a `stopReason`, no `tokenUsage` (docs/protocol.md §Event stream)."""
     return event_frame("metadataEvent", {"stopReason": stop_reason})

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from gateway.auth.refresh import refresh_urls
-from gateway.auth.sources import build_token_store
-from gateway.credential_files import parse_timestamp, read_json_file, read_sqlite
 from gateway.redact import mask, redact_text
 from gateway.settings import Settings
 from gateway.stores.base import CredentialsNotFound
+from gateway.stores.credential_files import parse_timestamp, read_json_file, read_sqlite
 from gateway.stores.local import EnvTokenStore, JsonFileTokenStore, SqliteTokenStore
+from gateway.stores.sources import build_token_store
 
 ARN = "arn:aws:codewhisperer:us-east-1:123456789012:profile/ABCDEF"
 

@@ -1,5 +1,5 @@
 """The live catalogue: management host and its overrides, the awsJson1.0 call with pagination, the REST fallback,
-and per-account caching (addendum §2.1, §2.2)."""
+and per-account caching (docs/protocol.md §Hosts, §Models)."""
 
 from __future__ import annotations
 

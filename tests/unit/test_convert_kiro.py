@@ -672,7 +672,7 @@ def test_payload_at_limit_passes_and_zero_disables_guard() -> None:
 
 
 def test_no_local_limit_by_default() -> None:
-    assert len(build(conv(user("x" * 900_000))).body) > 900_000  # Kiro decides (reference 2026 §6.3)
+    assert len(build(conv(user("x" * 900_000))).body) > 900_000  # Kiro decides (docs/protocol.md §Limits)
 
 
 # ---------------------------------------------------------------- properties

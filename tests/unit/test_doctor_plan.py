@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.doctor import Check, Report, _fix_for, describe_plan, mask_arn
+from gateway.cli.doctor import Check, Report, _fix_for, describe_plan, mask_arn
 from kiro_core.doctor_plan import Probe, StreamCensus, default_models, family_of, plan, probe_payload, request_fields
 from tests.support import frames
 from tests.support.fake_kiro import DEFAULT_MODELS, claude_fields_schema, gpt_fields_schema

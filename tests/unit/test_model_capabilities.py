@@ -1,4 +1,4 @@
-"""Capabilities read from raw ListAvailableModels entries (addendum §2.2): never raise, never guess."""
+"""Capabilities read from raw ListAvailableModels entries (docs/protocol.md §Models): never raise, never guess."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Model-name normalisation (protocol reference §5.3), resolution (§5.4) and the `/v1/models` list."""
+"""Model-name normalisation and resolution (docs/protocol.md §Models) and the `/v1/models` list."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ UPSTREAM: list[dict[str, Any]] = [
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        # §5.3 table
+        # the normalisation examples
         ("claude-haiku-4-5", "claude-haiku-4.5"),
         ("claude-haiku-4-5-20251001", "claude-haiku-4.5"),
         ("claude-haiku-4-5-latest", "claude-haiku-4.5"),
@@ -74,7 +74,7 @@ UPSTREAM: list[dict[str, Any]] = [
         ("claude-opus-4-latest", "claude-opus-4-latest"),
         ("qwen3-coder-next", "qwen3-coder-next"),
         ("", ""),
-        # today's names (addendum §2.4): 5.5 dotted, 5 undotted, [1m] stripped, opus-5 never read as opus-4-5
+        # today's names (docs/protocol.md §Models): 5.5 dotted, 5 undotted, [1m] stripped, opus-5 never read as opus-4-5
         ("claude-opus-5-5", "claude-opus-5.5"),
         ("claude-opus-5-5[1m]", "claude-opus-5.5"),
         ("claude-opus-5", "claude-opus-5"),

@@ -105,7 +105,8 @@ def test_native_reasoning_with_signature() -> None:
 
 
 def test_native_reasoning_stops_tag_parsing() -> None:
-    """§1.4: once a reasoningContentEvent arrived (even an empty one), <thinking> in the text is just text."""
+    """Once a reasoningContentEvent arrived (even an empty one), <thinking> in the text is just text (docs/protocol.md
+    §Native reasoning)."""
     out = assemble([ReasoningEvent(""), TextEvent("<thinking>not a tag</thinking> ok")])
     assert texts(out, ContentDelta) == "<thinking>not a tag</thinking> ok"
     assert not [e for e in out if isinstance(e, ThinkingDelta)]

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.client_keys.limiter import MemoryLimiter, RateLimitState
 from gateway.edge.rate_limit_headers import duration, rate_limit_headers
-from gateway.logging_setup import JsonFormatter, wants_text
+from gateway.logging_setup import SCRUBBER, JsonFormatter, wants_text
 from gateway.text_log import LifecycleFilter, TextFormatter
 
 
@@ -28,7 +28,7 @@ def test_json_lines_never_carry_uvicorns_coloured_copy() -> None:
 
 
 def test_a_request_is_one_aligned_line_with_the_figures_a_person_scans() -> None:
-    line = TextFormatter(colour=False).format(record(
+    line = TextFormatter(SCRUBBER.scrub, colour=False).format(record(
         "gateway.request", "POST /v1/messages 200", method="POST", path="/v1/messages", status=200,
         duration_ms=1834.2, model="claude-sonnet-4.5", client_key="laptop", input_tokens=12_400, output_tokens=340,
         credits=0.25, ttft_ms=412.0))
@@ -38,7 +38,7 @@ def test_a_request_is_one_aligned_line_with_the_figures_a_person_scans() -> None
     for part in ("claude-sonnet-4.5", "laptop", "12k→340", "0.25 cr", "ttft", "412ms"):
         assert part in line
     assert words[-1] == "1.8s"
-    failed = TextFormatter(colour=True).format(record(
+    failed = TextFormatter(SCRUBBER.scrub, colour=True).format(record(
         "gateway.request", "x", method="POST", path="/v1/messages", status=429, duration_ms=3.0, refused="rpm"))
     assert "\x1b[33m" in failed and failed.removesuffix("\x1b[0m").endswith("rpm")
 

@@ -1,4 +1,4 @@
-"""ThinkingExtractor: the PRE_CONTENT / IN_THINKING / STREAMING machine of reference §4.2."""
+"""ThinkingExtractor: the PRE_CONTENT / IN_THINKING / STREAMING machine (docs/protocol.md §Thinking tags)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.redact import mask as redact_mask
 from gateway.stores.base import CredentialsNotFound
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 AccountKind = Literal["api_key", "refresh_token"]
 KINDS: tuple[str, ...] = ("api_key", "refresh_token")
 DEFAULT_ACCOUNTS_FILE = Path("~/.kiro-gateway/accounts.json")  # where `login` and `accounts add` write by default
-API_KEY_SHAPE = re.compile(r"^ksk_[A-Za-z0-9_-]{16,}$")  # a peer's check (reference 2026 §4 [S]): a warning only
+# A peer's check of the key shape (docs/protocol.md §API keys, [S]): a mismatch is only a warning.
+API_KEY_SHAPE = re.compile(r"^ksk_[A-Za-z0-9_-]{16,}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
@@ -37,12 +39,12 @@ class AccountConfig:
 
     name: str
     kind: AccountKind
-    api_key: str = ""
-    refresh_token: str = ""
+    api_key: str = field(default="", repr=False)  # secrets never appear in repr() / str()
+    refresh_token: str = field(default="", repr=False)
     profile_arn: str = ""
     region: str = ""
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     enabled: bool = True
     api_host: str = ""  # "" = the setting for its kind (KIRO_API_HOST / KIRO_API_KEY_HOST)
     api_region: str = ""  # chat region when it differs from `region` (an IdC login's OIDC region)
@@ -155,6 +157,4 @@ def api_key_entry(name: str, key: str, *, region: str = "", profile_arn: str = "
 
 
 def mask(value: str) -> str:
-    from gateway.redact import mask as redact_mask
-
     return redact_mask(value) if value else "-"

@@ -17,6 +17,7 @@ SINGLE_FORMAT_FIELDS = ("refreshToken", "accessToken", "expiresAt", "profileArn"
 
 def save_local(path: Path, entries: list[dict[str, Any]]) -> None:
     """Validate and write an accounts file (directory 0700, file 0600)."""
+    # lazy: local-file and secret-write code load only for the edit that needs it (a Lambda never writes files)
     from gateway.stores.local import atomic_write_json
 
     parse_accounts(entries, f"The accounts file {path}")
@@ -71,6 +72,7 @@ def ensure_proxy_key(document: dict[str, Any], existing: dict[str, Any]) -> str 
 def push_entry(session: Any, secret_id: str, table: str, entry: dict[str, Any]) -> tuple[list[str], str | None]:
     """Put `entry` into the deployed secret (under the write lease when the stack's table is known), keeping or
     creating the client API key. Returns (notes to print, the client API key when it must be shown)."""
+    # lazy: local-file and secret-write code load only for the edit that needs it (a Lambda never writes files)
     from gateway.accounts.stores import update_secret
 
     said: dict[str, Any] = {"notes": [], "announce": None}

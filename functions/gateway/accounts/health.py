@@ -140,6 +140,7 @@ class MemoryHealthStore:
     def _save(self) -> None:
         if self.path is None:
             return
+        # lazy: the local-file writer loads only on a local run (a Lambda keeps states in DynamoDB)
         from gateway.stores.local import atomic_write_json
 
         now = self._clock()
@@ -167,6 +168,7 @@ def read_state_file(path: Path) -> dict[str, Health]:
 
 def clear_state_file(path: Path, name: str) -> bool:
     """Drop one account's state from a local state file (the CLI's `accounts enable`); True when it had one."""
+    # lazy: the local-file writer loads only on a local run (a Lambda keeps states in DynamoDB)
     from gateway.stores.local import atomic_write_json
 
     states = read_state_file(path)

@@ -184,7 +184,7 @@ async def build_accounts(settings: Settings, http: httpx.AsyncClient, *, warn: b
             return BuiltAccounts(pool, key_store)
         if key_store is not None:
             return BuiltAccounts(await _from_secret(settings, http, key_store), key_store)
-        from gateway.auth.sources import build_token_store
+        from gateway.stores.sources import build_token_store
 
         explicit = settings.kiro_cli_db_file or settings.kiro_creds_file or settings.refresh_token
         own = accounts_file_path(settings)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.accounts.config import AccountsError, read_accounts_file
-from gateway.credential_files import utc_now
 from gateway.stores.aws_clients import aws_errors, is_client_error
 from gateway.stores.base import Credentials, CredentialsNotFound
+from gateway.stores.credential_files import utc_now
 from gateway.stores.local import Clock, _LocalTokenStore, atomic_write_json
 from gateway.stores.secret_document import credentials_from_document, document_with_credentials
 from gateway.stores.secrets_manager import SecretsManagerTokenStore

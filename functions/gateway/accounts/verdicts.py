@@ -1,4 +1,4 @@
-"""What an upstream failure means for the account that met it (reference 2026 §5.2): rest, exhausted, suspended,
+"""What an upstream failure means for the account that met it (docs/protocol.md §Errors): rest, exhausted, suspended,
 revoked, or nothing (the request's own fault, or a failure another account would meet as well: no failover).
 
 Pure: an error, the account's kind and its previous state in; a `Health` (or None) and the error the client should see
@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.accounts.health import COOLING, EXHAUSTED, REVOKED, SUSPENDED, Health
-from gateway.auth.refresh import CredentialError
+from gateway.stores.base import CredentialError
 from gateway.upstream.errors import upstream_failure
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.upstream_reasons import FailureClass
 
-REPEAT_WINDOW = 120.0  # a throttle this soon after the last rest ended counts as a repeat (reference §5.2)
+REPEAT_WINDOW = 120.0  # a throttle this soon after the last rest ended counts as a repeat (docs/protocol.md §Errors)
 
 
 @dataclass(frozen=True)

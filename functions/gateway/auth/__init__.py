@@ -3,6 +3,6 @@ manager that hands out access tokens (`manager`). Token persistence lives in `ga
 
 from gateway.auth.manager import AuthManager
 from gateway.auth.refresh import RefreshError, TokenRefresher, refresh_urls
-from gateway.auth.sources import build_token_store
+from gateway.stores.sources import build_token_store
 
 __all__ = ["AuthManager", "RefreshError", "TokenRefresher", "build_token_store", "refresh_urls"]

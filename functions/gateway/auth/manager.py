@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway.auth.refresh import RefreshError, TokenRefresher
-from gateway.credential_files import utc_now
 from gateway.stores.base import Credentials, RefreshFn, TokenStore
+from gateway.stores.credential_files import utc_now
 
 log = logging.getLogger(__name__)
 

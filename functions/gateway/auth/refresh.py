@@ -14,50 +14,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gateway.credential_files import utc_now
 from gateway.redact import redact_text
 from gateway.settings import Settings
-from gateway.stores.base import Credentials
-from kiro_core.errors import ErrorKind, GatewayError
+from gateway.stores.base import Credentials, RefreshError  # RefreshError: re-exported
+from gateway.stores.credential_files import utc_now
 
 DESKTOP_URL = "https://prod.{region}.auth.desktop.kiro.dev/refreshToken"
 OIDC_URL = "https://oidc.{region}.amazonaws.com/token"
 REFRESH_TIMEOUT = 30.0  # seconds, as the original gateway
 EXPIRY_SAFETY = timedelta(seconds=60)  # expires_at = now + expiresIn - 60 s (the original gateway's margin)
 DEFAULT_EXPIRES_IN = 3600
-
-
-class RefreshError(Exception):
-    """A refresh failed. `status` is the token service's HTTP status, None when it could not be reached."""
-
-    def __init__(self, status: int | None, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    @property
-    def rejected(self) -> bool:
-        """The refresh token itself was refused (rotated elsewhere, revoked, or the client registration expired)."""
-        return self.status in (400, 401)
-
-    @property
-    def retryable(self) -> bool:
-        return self.status is None or self.status == 429 or self.status >= 500
-
-    def as_gateway_error(self) -> GatewayError:
-        """For routes: the client gets a 502 naming the cause, not the upstream's 400 (its request was fine)."""
-        return CredentialError(f"Kiro authentication failed: {self.message}", rejected=self.rejected)
-
-
-class CredentialError(GatewayError):
-    """The gateway's own Kiro credential failed (a refresh was refused, or the token service could not be used).
-
-    A 502 (`api_error`) to clients: it is the gateway's upstream credential, not the client's key. `rejected` says the
-    credential itself is dead (log in again), as opposed to a token service that failed for now."""
-
-    def __init__(self, message: str, *, rejected: bool) -> None:
-        super().__init__(ErrorKind.UPSTREAM, message)
-        self.rejected = rejected
 
 
 def _with_path(base: str, path: str) -> str:

@@ -9,20 +9,11 @@
   Adapter says so;
 * `gate`: the per-request check (failed-auth throttle, key lookup, rpm, budget, concurrency) and the release of the
   concurrency slot when the response ends;
-* `budget`: the daily/monthly credit budget check (pending: it plugs onto the per-key usage counters).
+* `budget`: the daily/monthly credit budget check against the per-key usage counters (refused with 429).
 
 `PROXY_API_KEY` (or the secret's `proxyApiKey`) stays valid as the unlimited key named "default".
 """
 
 from __future__ import annotations
 
-import hashlib
-
 DEFAULT_KEY_NAME = "default"
-_SCOPE_SALT = b"kiro-gateway/conversation-scope\x00"
-
-
-def key_scope(presented_key: str) -> str:
-    """A one-way hash of the presented key: conversation ids of different keys never collide, and the key itself is
-    neither stored nor derivable from anything sent upstream."""
-    return hashlib.sha256(_SCOPE_SALT + presented_key.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -30,6 +30,7 @@ def read_file(path: Path) -> KeyRing | None:
 
 def edit_file(path: Path, change: Change) -> KeyRing:
     """Apply `change` to the file's ring (a new one, with a fresh salt, when there is none) and save it (0600)."""
+    # lazy: the local-file writer loads only when a local key file is edited
     from gateway.stores.local import atomic_write_json
 
     ring = change(read_file(path) or KeyRing.new())

@@ -38,8 +38,8 @@ from gateway.client_keys.limiter import Limiter, MemoryLimiter, RateLimitState
 from gateway.client_keys.records import ClientKey
 from gateway.client_keys.source_address import parse_trusted, source_address
 from gateway.client_keys.sources import FileKeySource, KeyRegistry, SecretKeySource
+from gateway.edge.deps import presented_key, runtime_of
 from gateway.edge.request_log import record_of
-from gateway.routes.deps import presented_key, runtime_of
 from kiro_core.errors import ErrorKind, GatewayError
 
 if TYPE_CHECKING:
@@ -94,6 +94,7 @@ class ClientGate:
             registry = KeyRegistry(SecretKeySource(settings.kiro_secret_id), settings.client_keys_cache_seconds)
         limiter: Limiter
         if settings.kiro_state_table:
+            # lazy: the DynamoDB limiter (boto3) loads only when a state table is configured
             from gateway.client_keys.dynamo_limiter import DynamoLimiter
 
             limiter = DynamoLimiter(settings.kiro_state_table)

@@ -14,7 +14,10 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 from kiro_core.error_text import field_path
 
@@ -25,12 +28,18 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True, slots=True)
 class JsonLimits:
-    """Structural bounds of a request body. Real requests sit far below each (see README, "Request limits")."""
+    """Structural bounds of a request body. Real requests sit far below each (docs/errors.md, "Request limits")."""
 
     max_depth: int = 128  # nesting of objects and arrays; deep JSON Schemas in tools stay well under 40
     max_array_items: int = 100_000  # a year of Claude Code turns is fewer messages than this
     max_object_keys: int = 10_000
     max_string_chars: int = 10_000_000  # about 7 MB of base64 image data; Kiro rejects far smaller fields
+
+    @classmethod
+    def of(cls, settings: Settings) -> JsonLimits:
+        """The limits MAX_JSON_DEPTH, MAX_JSON_ARRAY_ITEMS, MAX_JSON_OBJECT_KEYS and MAX_JSON_STRING_CHARS set."""
+        return cls(max_depth=settings.max_json_depth, max_array_items=settings.max_json_array_items,
+                   max_object_keys=settings.max_json_object_keys, max_string_chars=settings.max_json_string_chars)
 
 
 class JsonRejected(ValueError):

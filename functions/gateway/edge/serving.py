@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from gateway import observability
+from gateway.edge.deps import runtime_of
 from gateway.edge.http_io import (
     SSE_HEADERS,
     UNRENDERABLE_MESSAGE,
@@ -25,9 +26,9 @@ from gateway.edge.http_io import (
     parse_model,
     read_json,
 )
+from gateway.edge.json_limits import JsonLimits
 from gateway.edge.request_log import RequestRecord, record_of
 from gateway.edge.session_edge import request_session
-from gateway.routes.deps import runtime_of
 from gateway.runtime import GatewayRuntime, PreparedAnswer
 from gateway.upstream.pipeline import AnswerStats
 from gateway.usage.counters import RequestUsage
@@ -93,7 +94,7 @@ async def read_conversation(
     """Body → validated client request → unified conversation; every failure is a 4xx in the client's shape."""
     runtime = await runtime_of(request)
     settings = runtime.settings
-    parsed = parse_model(model, await read_json(request, settings.max_request_body_bytes, settings.json_limits))
+    parsed = parse_model(model, await read_json(request, settings.max_request_body_bytes, JsonLimits.of(settings)))
     conversation = adapter(parsed, runtime.conversion)
     conversation.session = request_session(request, parsed)
     return runtime, parsed, conversation

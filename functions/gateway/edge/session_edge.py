@@ -3,13 +3,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import Request
 
-from gateway.client_keys import key_scope
-from gateway.routes.deps import presented_key
+from gateway.edge.deps import presented_key
 from kiro_core.session import SessionHints, session_hints
+
+_SCOPE_SALT = b"kiro-gateway/conversation-scope\x00"
+
+
+def key_scope(presented_key: str) -> str:
+    """A one-way hash of the presented key: conversation ids of different keys never collide, and the key itself is
+    neither stored nor derivable from anything sent upstream."""
+    return hashlib.sha256(_SCOPE_SALT + presented_key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _field(parsed: Any, name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Device-code sign-in (reference 2026 §9): nothing to click on this machine and no inbound redirect.
+"""Device-code sign-in (docs/protocol.md §Device login): nothing to click on this machine and no inbound redirect.
 
 AWS SSO OIDC (Builder ID, IAM Identity Center): `POST /client/register` (a public client, ~90 days), `POST
 /device_authorization` (startUrl), then `POST /token` with the device-code grant at the interval the service asks
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -45,7 +45,7 @@ class LoginError(Exception):
 @dataclass(frozen=True)
 class Registration:
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)  # secrets never appear in repr() / str()
     expires_at: float  # epoch seconds (clientSecretExpiresAt)
 
     def usable(self, now: float) -> bool:
@@ -54,7 +54,7 @@ class Registration:
 
 @dataclass(frozen=True)
 class DeviceCode:
-    device_code: str
+    device_code: str = field(repr=False)  # the bearer of the pending sign-in
     user_code: str
     url: str
     interval: float
@@ -63,8 +63,8 @@ class DeviceCode:
 
 @dataclass(frozen=True)
 class Tokens:
-    access_token: str
-    refresh_token: str
+    access_token: str = field(repr=False)  # secrets never appear in repr() / str()
+    refresh_token: str = field(repr=False)
     expires_in: float
     profile_arn: str = ""
 

@@ -2,7 +2,7 @@
 
 The runtime host needs a profile ARN for every request; Builder ID logins have none (they use the q host). The ARN's
 region (its 4th field) is the account's API region. Base URL: KIRO_PROFILES_URL, else KIRO_API_BASE_URL (tests,
-unusual networks), else `https://management.{region}.kiro.dev` (reference 2026 §2.1).
+unusual networks), else `https://management.{region}.kiro.dev` (docs/protocol.md §Profiles).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ router = APIRouter()
 
 @router.post("/v1/messages", openapi_extra=json_body("kiro_core.models.anthropic:MessagesRequest"))
 async def messages(request: Request) -> Response:
+    # lazy: conversion and upstream code load with the first request, so /health answers sooner (cold start)
     from gateway.edge.serving import collect_answer, open_answer, read_conversation, stream_response
     from kiro_core.convert.anthropic import anthropic_to_conversation
     from kiro_core.convert.reasoning import signature_binder
@@ -29,6 +30,7 @@ async def messages(request: Request) -> Response:
     runtime, parsed, conversation = await read_conversation(request, MessagesRequest, anthropic_to_conversation)
     message_id = f"msg_{uuid.uuid4().hex[:24]}"
     if parsed.tools and any(tool.is_server_tool for tool in parsed.tools):
+        # lazy: conversion and upstream code load with the first request, so /health answers sooner (cold start)
         from gateway.web_search.serve import anthropic_web_search
 
         searched = await anthropic_web_search(request, runtime, parsed, conversation, message_id)
@@ -50,6 +52,7 @@ async def messages(request: Request) -> Response:
 @router.post("/v1/messages/count_tokens", openapi_extra=json_body("kiro_core.models.anthropic:CountTokensRequest"),
              response_model=None)
 async def count_tokens(request: Request) -> dict[str, int]:
+    # lazy: conversion and upstream code load with the first request, so /health answers sooner (cold start)
     from gateway.edge.serving import read_conversation
     from kiro_core.convert.anthropic import anthropic_to_conversation
     from kiro_core.models.anthropic import CountTokensRequest

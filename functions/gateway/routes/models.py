@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from gateway.routes.deps import runtime_of
+from gateway.edge.deps import runtime_of
 from kiro_core.errors import ErrorKind, GatewayError
 
 router = APIRouter()

@@ -22,6 +22,7 @@ OPENAI_KEEPALIVE = b": keep-alive\n\n"
 
 @router.post("/v1/chat/completions", openapi_extra=json_body("kiro_core.models.openai:ChatCompletionRequest"))
 async def chat_completions(request: Request) -> Response:
+    # lazy: conversion and upstream code load with the first request, so /health answers sooner (cold start)
     from gateway.edge.serving import collect_answer, open_answer, read_conversation, stream_response
     from kiro_core.convert.openai import openai_to_conversation
     from kiro_core.format.openai import OpenAIStreamFormatter, openai_completion

@@ -48,6 +48,7 @@ async def refuse_websocket(request: Request) -> Response:
 
 @router.post("/v1/responses", openapi_extra=json_body("kiro_core.models.responses:ResponsesRequest"))
 async def create_response(request: Request) -> Response:
+    # lazy: conversion and upstream code load with the first request, so /health answers sooner (cold start)
     from gateway.edge.serving import collect_answer, open_answer, read_conversation, stream_response
     from kiro_core.convert.responses import custom_tool_names, responses_to_conversation
     from kiro_core.format.responses import ResponsesStreamFormatter, responses_object
@@ -56,6 +57,7 @@ async def create_response(request: Request) -> Response:
 
     runtime, parsed, conversation = await read_conversation(request, ResponsesRequest, responses_to_conversation)
     if parsed.tools and any(tool.type not in ("function", "custom") for tool in parsed.tools):
+        # lazy: conversion and upstream code load with the first request, so /health answers sooner (cold start)
         from gateway.web_search.serve import responses_web_search
 
         if responses_web_search(runtime.settings, parsed, conversation):
@@ -84,6 +86,7 @@ async def create_response(request: Request) -> Response:
 async def _with_web_search(request: Request, runtime: GatewayRuntime, parsed: ResponsesRequest,
                            conversation: Conversation) -> Response:
     """The same response, with the gateway running the model's web searches (`web_search_call` items)."""
+    # lazy: conversion and upstream code load with the first request, so /health answers sooner (cold start)
     from gateway.edge.serving import collect_answer, stream_response
     from gateway.web_search.serve import open_search_answer
     from kiro_core.convert.responses import custom_tool_names

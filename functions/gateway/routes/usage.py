@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from gateway.routes.deps import runtime_of
+from gateway.edge.deps import runtime_of
 
 router = APIRouter()  # behind the client key
 page_router = APIRouter()  # open: the page holds no data

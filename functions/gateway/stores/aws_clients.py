@@ -16,6 +16,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 def client_config(connect: float, read: float, attempts: int) -> Any:
     """A botocore Config with these timeouts (seconds) and standard-mode retries."""
+    # lazy: boto3/botocore (~0.2 s) load only when an AWS client is first used
     from botocore.config import Config
 
     return Config(connect_timeout=connect, read_timeout=read, retries={"max_attempts": attempts, "mode": "standard"})
@@ -43,6 +44,7 @@ class LazyClient:
         if self._client is None:
             with self._lock:
                 if self._client is None:
+                    # lazy: boto3/botocore (~0.2 s) load only when an AWS client is first used
                     import boto3
 
                     session = boto3.session.Session()
@@ -52,6 +54,7 @@ class LazyClient:
 
 def is_client_error(error: BaseException, *codes: str) -> bool:
     """Whether `error` is a botocore ClientError (with one of `codes`, when any are given)."""
+    # lazy: boto3/botocore (~0.2 s) load only when an AWS client is first used
     from botocore.exceptions import ClientError
 
     if not isinstance(error, ClientError):
@@ -61,6 +64,7 @@ def is_client_error(error: BaseException, *codes: str) -> bool:
 
 def aws_errors() -> tuple[type[BaseException], ...]:
     """The exception types an AWS call raises (for `except aws_errors():`)."""
+    # lazy: boto3/botocore (~0.2 s) load only when an AWS client is first used
     from botocore.exceptions import BotoCoreError, ClientError
 
     return (ClientError, BotoCoreError)

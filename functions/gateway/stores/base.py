@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from kiro_core.errors import ErrorKind, GatewayError
+
 AuthType = Literal["kiro_desktop", "aws_sso_oidc"]
 
 # Refresh this long before the access token expires (the reference gateway's TOKEN_REFRESH_THRESHOLD).
@@ -26,15 +28,15 @@ class Credentials:
     desktop. `expires_at` is timezone-aware UTC, or None (treated as expired, so the first use refreshes).
     """
 
-    refresh_token: str
-    access_token: str = ""
+    refresh_token: str = field(repr=False)  # secrets never appear in repr() / str()
+    access_token: str = field(default="", repr=False)
     expires_at: datetime | None = None
     profile_arn: str = ""
     region: str = ""
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     scopes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def auth_type(self) -> AuthType:
@@ -95,3 +97,37 @@ class ModelCache(Protocol):
 
     async def put(self, models: list[dict[str, Any]], ttl_seconds: int, account: str = "") -> None:
         ...
+
+
+class CredentialError(GatewayError):
+    """The gateway's own Kiro credential failed (a refresh was refused, or the token service could not be used).
+
+    A 502 (`api_error`) to clients: it is the gateway's upstream credential, not the client's key. `rejected` says the
+    credential itself is dead (log in again), as opposed to a token service that failed for now."""
+
+    def __init__(self, message: str, *, rejected: bool) -> None:
+        super().__init__(ErrorKind.UPSTREAM, message)
+        self.rejected = rejected
+
+
+class RefreshError(Exception):
+    """A token refresh failed (raised by `gateway.auth.refresh` and by the stores that refresh under a lease).
+    `status` is the token service's HTTP status, None when it could not be reached."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    @property
+    def rejected(self) -> bool:
+        """The refresh token itself was refused (rotated elsewhere, revoked, or the client registration expired)."""
+        return self.status in (400, 401)
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or self.status == 429 or self.status >= 500
+
+    def as_gateway_error(self) -> GatewayError:
+        """For routes: the client gets a 502 naming the cause, not the upstream's 400 (its request was fine)."""
+        return CredentialError(f"Kiro authentication failed: {self.message}", rejected=self.rejected)

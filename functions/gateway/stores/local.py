@@ -26,7 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.credential_files import (
+from gateway.stores.base import Credentials, RefreshFn
+from gateway.stores.credential_files import (
     format_timestamp,
     parse_timestamp,
     read_json_file,
@@ -34,7 +35,6 @@ from gateway.credential_files import (
     utc_now,
     write_sqlite,
 )
-from gateway.stores.base import Credentials, RefreshFn
 
 try:  # POSIX only; elsewhere the in-process single flight of AuthManager is the only coordination
     import fcntl

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass, field
 from typing import TypeVar
 
-from gateway.auth.refresh import RefreshError
 from gateway.stores.aws_clients import Clock, LazyClient, Sleep, aws_errors, is_client_error
+from gateway.stores.base import RefreshError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.credential_files import parse_timestamp
 from gateway.stores.base import Credentials, CredentialsNotFound
+from gateway.stores.credential_files import parse_timestamp
 
 # Fixed namespace for the PutSecretValue idempotency tokens (uuid5 of the rotated tokens).
 _VERSION_NAMESPACE = uuid.UUID("5b0f5d3e-4a59-4c36-9a53-8d6c1f0b7a21")
@@ -24,7 +24,7 @@ _KNOWN_FIELDS = ("refreshToken", "accessToken", "expiresAt", "profileArn", "regi
 def parse_expiry(value: Any) -> datetime | None:
     """`expiresAt` as written by Kiro (ISO 8601, `Z` suffix) or as epoch seconds/milliseconds; None if unusable.
 
-    Strings go through `gateway.auth.sources.parse_timestamp` (shared with the local stores); only the epoch numbers
+    Strings go through `gateway.stores.sources.parse_timestamp` (shared with the local stores); only the epoch numbers
     someone may have pushed by hand are handled here."""
     if isinstance(value, int | float):
         try:

@@ -32,9 +32,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.auth.refresh import RefreshError
+from gateway.observability import record_token_refresh
 from gateway.stores.aws_clients import Clock, LazyClient, Sleep, aws_errors, client_config, is_client_error, region_of
-from gateway.stores.base import Credentials, CredentialsNotFound, RefreshFn
+from gateway.stores.base import Credentials, CredentialsNotFound, RefreshError, RefreshFn
 from gateway.stores.refresh_lease import LEASE_KEY, RefreshLease
 from gateway.stores.secret_document import credentials_from_document, document_with_credentials, version_token
 
@@ -56,8 +56,6 @@ class SecretWriteError(RefreshError):
 
 def _metric(outcome: str) -> None:
     """TokenRefreshes{outcome} on Lambda; nothing elsewhere (see gateway.observability)."""
-    from gateway.observability import record_token_refresh
-
     record_token_refresh(outcome)
 
 

@@ -51,7 +51,8 @@ SIGNATURE_MESSAGE = "Invalid `signature`"
 
 
 def is_signature_rejection(error: GatewayError) -> bool:
-    """Kiro refused a replayed reasoning signature (400 `THINKING_SIGNATURE_INVALID`, protocol-2026 §1.5)."""
+    """Kiro refused a replayed reasoning signature (400 `THINKING_SIGNATURE_INVALID`; docs/protocol.md §Native
+    reasoning)."""
     if error.status != 400:
         return False
     return error.upstream_reason == SIGNATURE_REASON or SIGNATURE_MESSAGE in (error.upstream_message or "")

@@ -9,6 +9,7 @@ run out the caller gets the upstream's own status with an explained message.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import getpass
 import hashlib
 import json
@@ -34,7 +35,7 @@ KIRO_IDE_VERSION = "0.7.45"
 SDK_VERSION = "1.0.27"
 CHAT_PATH = "/generateAssistantResponse"
 MODELS_PATH = "/ListAvailableModels"
-MCP_PATH = "/mcp"  # Kiro's MCP endpoint (web search), under the same base URL as chat (reference 2026 §7.1)
+MCP_PATH = "/mcp"  # Kiro's MCP endpoint (web search), under the same base URL as chat (docs/protocol.md §Hosts)
 USAGE_PATH = "/getUsageLimits"
 CHAT_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
 MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"  # awsJson1.0 on the management host
@@ -75,7 +76,7 @@ def api_base_url(settings: Settings, creds_region: str = "") -> str:
 
 def management_base_url(settings: Settings, creds_region: str = "") -> str:
     """Catalogue (and usage) base URL: KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (one override points every
-    call at a proxy or test double), else `management.{region}.kiro.dev` (addendum §2.1)."""
+    call at a proxy or test double), else `management.{region}.kiro.dev` (docs/protocol.md §Hosts)."""
     override = settings.kiro_management_base_url or settings.kiro_api_base_url
     if override:
         return override.rstrip("/").removesuffix(CHAT_PATH).removesuffix(MODELS_PATH)
@@ -84,9 +85,9 @@ def management_base_url(settings: Settings, creds_region: str = "") -> str:
 
 
 def catalog_account_key(base_url: str, creds: Credentials, settings: Settings) -> str:
-    """A short, non-secret key naming whose catalogue this is: the catalogue differs per account (addendum §2.2),
-    so two credentials must never share a cached list. Built from the host, profile ARN and OIDC client id (never a
-    token, which rotates)."""
+    """A short, non-secret key naming whose catalogue this is: the catalogue differs per account (docs/protocol.md
+    §Models), so two credentials must never share a cached list. Built from the host, profile ARN and OIDC client id
+    (never a token, which rotates)."""
     identity = f"{base_url}|{creds.profile_arn or settings.profile_arn}|{creds.client_id}"
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
@@ -94,10 +95,10 @@ def catalog_account_key(base_url: str, creds: Credentials, settings: Settings) -
 def usage_base_url(settings: Settings, creds_region: str = "") -> str:
     """GetUsageLimits base URL: KIRO_USAGE_BASE_URL, else KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (as
     chat), else the q host of the API region (the runtime host answers UnknownOperationException to this call,
-    kiro-protocol §2.1)."""
+    docs/protocol.md §Hosts)."""
     if settings.kiro_usage_base_url:
         return settings.kiro_usage_base_url.rstrip("/").removesuffix(USAGE_PATH)
-    if settings.kiro_management_base_url:  # the issue-7 contract: usage follows the management override
+    if settings.kiro_management_base_url:  # usage follows the management override (tests, unusual networks)
         return settings.kiro_management_base_url.rstrip("/")
     if settings.kiro_api_base_url:
         return api_base_url(settings, creds_region)
@@ -136,9 +137,7 @@ def parse_retry_after(value: str | None) -> float | None:
             moment = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        import datetime as _dt
-
-        return (moment - _dt.datetime.now(moment.tzinfo or _dt.UTC)).total_seconds()
+        return (moment - datetime.datetime.now(moment.tzinfo or datetime.UTC)).total_seconds()
 
 
 async def _all_models(page: Callable[[str | None], Awaitable[Any]]) -> list[dict[str, Any]]:
@@ -171,7 +170,8 @@ class KiroClient:
         token_type: str = "",
     ):
         self._settings = settings
-        self._token_type = token_type  # "API_KEY" for `ksk_` keys: sent as `tokentype` on every call (reference §4)
+        # "API_KEY" for `ksk_` keys: sent as `tokentype` on every call (docs/protocol.md §API keys)
+        self._token_type = token_type
         self._http = http
         self._access_token = access_token
         self._force_refresh = force_refresh
@@ -209,10 +209,10 @@ class KiroClient:
         return profile_arn_for(self._settings, await self._credentials())
 
     async def uses_api_key(self) -> bool:
-        """True for a Kiro API key (`ksk_…`) account, whose calls need `tokentype: API_KEY` (reference 2026 §4).
+        """True for a Kiro API key (`ksk_…`) account: its calls need `tokentype: API_KEY` (protocol.md §API keys).
 
-        Hook for the API-key accounts work: a credential that names its kind `api_key` counts, and until one does,
-        the key is recognised by its prefix (the key itself is the bearer)."""
+        API-key accounts (`KIRO_API_KEY`, `kind: api_key` entries) are built with `token_type="API_KEY"`; a
+        credential that names its kind `api_key`, or whose bearer has the `ksk_` prefix, counts too."""
         creds = await self._credentials()
         return getattr(creds, "auth_type", "") == "api_key" or creds.access_token.startswith("ksk_") \
             or creds.refresh_token.startswith("ksk_")
@@ -286,7 +286,7 @@ class KiroClient:
         creds = await self._credentials()
         params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}
         arn = creds.profile_arn or self._settings.profile_arn
-        if arn and creds.auth_type == "kiro_desktop":  # IdC accounts get 400 with it (kiro-protocol §7)
+        if arn and creds.auth_type == "kiro_desktop":  # IdC accounts get 400 with it (docs/protocol.md §Authentication)
             params["profileArn"] = arn
         url = f"{usage_base_url(self._settings, creds.region)}{USAGE_PATH}"
         response = await self._send_with_retries("GET", url, params=params, stream=False)

@@ -1,6 +1,6 @@
 """Kiro's own view of the account: plan, credits used and allowed, reset date, overage (GetUsageLimits).
 
-The answer (kiro-protocol §7 "Usage limits"): `subscriptionInfo.{subscriptionTitle,type}`, `usageBreakdownList[]`
+The answer (docs/protocol.md §Credits and usage): `subscriptionInfo.{subscriptionTitle,type}`, `usageBreakdownList[]`
 with `currentUsage(WithPrecision)`, `usageLimit(WithPrecision)`, `unit` names, `overageCharges`, `overageRate`,
 `overageCap`, `currency`, `nextDateReset`; top-level `daysUntilReset`, `nextDateReset` (epoch seconds) and
 `overageConfiguration.overageStatus`. `userInfo` (account ids) is never passed on. Answers are cached for a few

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 from gateway.usage.counters import Counters
@@ -48,8 +49,6 @@ class SqliteUsageStore:
             connection.close()
 
     async def add(self, day: str, adds: Counters, maxes: Counters, expires_at: int) -> None:
-        import time
-
         await asyncio.to_thread(self._add, day, adds, maxes, expires_at, int(time.time()))
 
     def _read(self, days: list[str]) -> dict[str, Counters]:

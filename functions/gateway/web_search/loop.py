@@ -1,4 +1,4 @@
-"""The agentic loop for an answer whose model has the injected `web_search` tool (reference 2026 §7.2, §7.3).
+"""The agentic loop for an answer whose model has the injected `web_search` tool (docs/protocol.md §Web search).
 
 Within one client request: ask the model; when its turn ends with only `web_search` calls, run them against MCP, add
 the call and its results to the conversation and ask again; stop when the model answers or calls a client tool.

@@ -1,4 +1,6 @@
-"""One web search through Kiro's MCP endpoint: `POST {base}/mcp` with a JSON-RPC `tools/call` (reference 2026 §7.1).
+"""One web search through Kiro's MCP endpoint: `POST {base}/mcp` with a JSON-RPC `tools/call`.
+
+See docs/protocol.md §Web search.
 
 Headers are the chat client's (bearer, Kiro IDE user agent) plus `x-amzn-kiro-profile-arn` when the account has a
 profile and `tokentype: API_KEY` for API-key accounts. Failures come in two weights:

@@ -1,4 +1,4 @@
-"""Web search at the HTTP edge: which requests get it, and their responses (reference 2026 §7).
+"""Web search at the HTTP edge: which requests get it, and their responses (docs/protocol.md §Web search).
 
 * An Anthropic request whose only tool is a dated hosted `web_search_*` tool (Claude Code's WebSearch side request)
   is answered here: one MCP search and no model call, as `server_tool_use`, `web_search_tool_result` and a text

@@ -1,4 +1,5 @@
-"""Shared route plumbing: the runtime and the key a client presented (checked by `gateway.client_keys.gate`)."""
+"""Request plumbing shared by the edge, the routes and the client-key gate (`gateway.client_keys.gate`): the
+runtime and the key a client presented."""
 
 from __future__ import annotations
 

@@ -14,12 +14,13 @@ import os
 import sys
 from typing import Any
 
+import httpx
+
+from gateway.runtime import GatewayRuntime
 from gateway.settings import ConfigError, Settings
 
 
 async def _local_report(settings: Settings) -> dict[str, Any]:
-    from gateway.runtime import GatewayRuntime
-
     runtime = await GatewayRuntime.create(settings)
     try:
         return await runtime.usage.report()
@@ -28,8 +29,6 @@ async def _local_report(settings: Settings) -> dict[str, Any]:
 
 
 def _remote_report(url: str, key: str) -> dict[str, Any]:
-    import httpx
-
     response = httpx.get(f"{url.rstrip('/')}/v1/usage", headers={"x-api-key": key}, timeout=30.0)
     if response.status_code != 200:
         raise RuntimeError(f"the gateway answered {response.status_code}: {response.text[:300]}")

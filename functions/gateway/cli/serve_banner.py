@@ -13,7 +13,7 @@ from gateway.settings import Settings
 
 def credentials_line(settings: Settings) -> tuple[str, bool]:
     """Which Kiro credentials `serve` will use (their kind and where from, never a token), and whether any."""
-    import httpx  # lazily: only the banner and the runtime need it
+    import httpx  # lazy: only the banner and the runtime need it
 
     from gateway.accounts.setup import build_accounts, told_no_credentials
 

@@ -10,8 +10,8 @@ else they are asked for on the terminal. Every credential is shown masked.
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
+import asyncio
+import hashlib
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.cli_secret import CliError
+from gateway.accounts.config import AccountsError, api_key_entry, parse_accounts, read_accounts_file, upsert_entry
+from gateway.accounts.dynamo_health import DynamoHealthStore
+from gateway.accounts.edit import SINGLE_FORMAT_FIELDS, save_local, secret_accounts
+from gateway.accounts.health import clear_state_file, read_state_file
+from gateway.accounts.setup import accounts_file_path
+from gateway.accounts.stores import update_secret
+from gateway.cli.console import mask_value, read_api_key, read_credential
+from gateway.cli.errors import CliError
+from gateway.cli.state import DeployedStack, LocalFiles, StackRef, aws_message
+from gateway.stores.local import InterProcessLock
 
 
 def register(subparsers: Any) -> None:
@@ -62,11 +71,9 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def accounts_command(args: argparse.Namespace) -> int:
-    from gateway.accounts.config import AccountsError
-
     command = args.accounts_command or "list"
     try:
-        target = _SecretTarget(args) if (args.stack or args.stack_name or args.secret_id) else _FileTarget(args)
+        target = StackAccounts(args) if (args.stack or args.stack_name or args.secret_id) else LocalAccounts(args)
         if command == "list":
             _print_list(target)
         elif command == "add":
@@ -84,31 +91,21 @@ def accounts_command(args: argparse.Namespace) -> int:
 # -- where the list lives ------------------------------------------------------------------------------------------
 
 
-class _FileTarget:
-    def __init__(self, args: argparse.Namespace) -> None:
-        from gateway.accounts.setup import accounts_file_path
-        from gateway.settings import ConfigError, Settings
+class LocalAccounts:
+    """The local accounts file and its state file (what `serve` reads)."""
 
-        try:
-            settings = Settings.from_env()
-        except ConfigError as error:
-            raise CliError(f"configuration error: {error}") from None
+    def __init__(self, args: argparse.Namespace) -> None:
+        settings = LocalFiles().settings
         self.path = Path(args.file).expanduser() if args.file else accounts_file_path(settings)
         state = settings.kiro_accounts_state_file
         self.state_path = Path(state).expanduser() if state else None
         self.where = str(self.path)
 
     def entries(self) -> list[dict[str, Any]]:
-        from gateway.accounts.config import read_accounts_file
-
         return read_accounts_file(self.path)
 
     def apply(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
         """Re-read, change and write the file under the lock the gateway's refreshes take (no rotated token lost)."""
-        import asyncio
-
-        from gateway.accounts.edit import save_local
-        from gateway.stores.local import InterProcessLock
 
         async def locked() -> None:
             async with InterProcessLock(self.path).hold():
@@ -117,41 +114,28 @@ class _FileTarget:
         asyncio.run(locked())
 
     def states(self, names: list[str]) -> dict[str, Any]:
-        from gateway.accounts.health import read_state_file
-
         return read_state_file(self.state_path) if self.state_path else {}
 
     def clear_state(self, name: str) -> None:
-        from gateway.accounts.health import clear_state_file
-
         if self.state_path is not None and self.state_path.is_file():
             clear_state_file(self.state_path, name)
 
 
-class _SecretTarget:
-    def __init__(self, args: argparse.Namespace) -> None:
-        from gateway.cli_secret import _read_secret, _session, locate_secret
+class StackAccounts:
+    """The deployed secret's `accounts`, with lasting states in the stack's table."""
 
-        where = argparse.Namespace(secret_id=args.secret_id, stack_name=args.stack_name, region=args.aws_region,
-                                   config_file=args.config_file, config_env=args.config_env)
-        self.secret_id, self.region = locate_secret(where)
-        self.session = _session(self.region)
-        self.client = self.session.client("secretsmanager")
-        self.document = _read_secret(self.client, self.secret_id)
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.stack = DeployedStack(StackRef.from_args(args, region="aws_region"))
+        self.secret_id = self.stack.secret_id
+        self.document = self.stack.read_secret()
         self.where = self.secret_id
-        self.table = args.table or stack_table(self.session, args)
+        self.table = args.table or self.stack.table()
 
     def entries(self) -> list[dict[str, Any]]:
-        from gateway.accounts.edit import secret_accounts
-
         return secret_accounts(self.document)
 
     def apply(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
         """Change the latest `accounts` under the secret-write lease (see `gateway.accounts.stores.update_secret`)."""
-        from gateway.accounts.config import AccountsError, parse_accounts
-        from gateway.accounts.edit import SINGLE_FORMAT_FIELDS, secret_accounts
-        from gateway.accounts.stores import update_secret
-        from gateway.cli_secret import _aws_message
 
         def edit(document: dict[str, Any]) -> dict[str, Any]:
             entries = change(secret_accounts(document))
@@ -162,47 +146,28 @@ class _SecretTarget:
             document["accounts"] = entries
             return document
 
-        dynamodb = self.session.client("dynamodb") if self.table else None
+        dynamodb = self.stack.session.client("dynamodb") if self.table else None
         try:
-            self.document = update_secret(self.client, dynamodb, self.table, self.secret_id, edit)
+            self.document = update_secret(self.stack.secrets, dynamodb, self.table, self.secret_id, edit)
         except (CliError, AccountsError):
             raise
         except Exception as error:
-            raise CliError(f"Could not write the secret {self.secret_id}: {_aws_message(error)}") from None
+            raise CliError(f"Could not write the secret {self.secret_id}: {aws_message(error)}") from None
+
+    def _health(self) -> DynamoHealthStore:
+        return DynamoHealthStore(self.table, dynamodb=self.stack.session.client("dynamodb"))
 
     def states(self, names: list[str]) -> dict[str, Any]:
         if not self.table or not names:
             return {}
-        from gateway.accounts.dynamo_health import DynamoHealthStore
-
-        store = DynamoHealthStore(self.table, dynamodb=self.session.client("dynamodb"))
-        return {name: health for name in names if (health := store._get(name)) is not None}
+        return asyncio.run(self._health().read(names))
 
     def clear_state(self, name: str) -> None:
         if self.table:
-            from gateway.accounts.dynamo_health import DynamoHealthStore
-
-            DynamoHealthStore(self.table, dynamodb=self.session.client("dynamodb"))._delete(name)
+            asyncio.run(self._health().clear(name))
         else:
             print("Note: the stack's table is unknown (pass --table or --stack-name); a stored state of this account "
                   "stays until it ends.", file=sys.stderr)
-
-
-def stack_table(session: Any, args: argparse.Namespace) -> str:
-    """The stack's DynamoDB table (output `TableName`) when the stack is known (not with a bare --secret-id)."""
-    from gateway.cli_secret import read_samconfig
-
-    if getattr(args, "secret_id", None):
-        return ""
-    stack = args.stack_name or read_samconfig(Path(args.config_file), args.config_env).get("stack_name")
-    if not stack:
-        return ""
-    try:
-        found = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-    except Exception:
-        return ""
-    outputs = {o.get("OutputKey"): o.get("OutputValue") for o in (found[0].get("Outputs") or [])} if found else {}
-    return str(outputs.get("TableName") or "")
 
 
 # -- commands ------------------------------------------------------------------------------------------------------
@@ -214,8 +179,6 @@ def _when(moment: float) -> str:
 
 def account_lines(entries: list[dict[str, Any]], states: dict[str, Any], now: float) -> list[str]:
     """One masked line per account: name, kind, enabled, state, until when, credential, profile."""
-    from gateway.cli_secret import mask_value
-
     lines = []
     for entry in entries:
         name = str(entry.get("name", "?"))
@@ -236,8 +199,6 @@ def account_lines(entries: list[dict[str, Any]], states: dict[str, Any], now: fl
 
 
 def _fingerprint(entry: dict[str, Any]) -> str:
-    import hashlib
-
     secret = entry.get("apiKey") if entry.get("kind") == "api_key" else entry.get("refreshToken")
     return hashlib.sha256(str(secret or "").encode()).hexdigest()[:16]
 
@@ -253,32 +214,11 @@ def _print_list(target: Any) -> None:
         print(f"  {line}")
 
 
-def _read_credential(variable: str, what: str) -> str:
-    value = os.environ.get(variable, "").strip()
-    if value:
-        return value
-    if not sys.stdin.isatty():
-        raise CliError(f"set {variable} (the {what} is never taken from the command line) or run this in a terminal "
-                       "to be asked for it")
-    value = getpass.getpass(f"{what}: ").strip()
-    if not value:
-        raise CliError(f"no {what} given")
-    return value
-
-
-def read_api_key() -> str:
-    """A Kiro API key from KIRO_API_KEY or a hidden prompt (never from argv)."""
-    return _read_credential("KIRO_API_KEY", "Kiro API key (ksk_…)")
-
-
 def _add(target: Any, args: argparse.Namespace) -> None:
-    from gateway.accounts.config import api_key_entry, upsert_entry
-    from gateway.cli_secret import mask_value
-
     if args.api_key:
         entry = api_key_entry(args.name, read_api_key(), region=args.region or "", profile_arn=args.profile_arn or "")
     else:
-        token = _read_credential("REFRESH_TOKEN", "Kiro refresh token")
+        token = read_credential("REFRESH_TOKEN", "Kiro refresh token")
         entry = {"name": args.name, "kind": "refresh_token", "refreshToken": token, "enabled": True}
         if args.region:
             entry["region"] = args.region

@@ -304,6 +304,16 @@ def render_table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def register(subparsers: Any) -> None:
+    doctor_parser = subparsers.add_parser("doctor", help="check credentials, catalogue and a few live requests "
+                                          "(asks first: costs a few credits)")
+    doctor_parser.add_argument("--models", help="comma-separated model ids as /v1/models lists them "
+                               "(default: one model per family in the catalogue)")
+    doctor_parser.add_argument("--yes", action="store_true", help="do not ask before sending the paid requests")
+    doctor_parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    doctor_parser.set_defaults(handler=run)
+
+
 def run(args: argparse.Namespace) -> int:
     """`kiro-gateway doctor`: exit 0 when every check passed, 1 otherwise."""
     human = sys.stderr if args.json else sys.stdout

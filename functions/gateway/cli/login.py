@@ -16,6 +16,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from gateway.accounts.config import AccountsError
+from gateway.accounts.edit import upsert_local
+from gateway.accounts.health import clear_state_file
+from gateway.accounts.setup import accounts_file_path
+from gateway.cli.console import mask_value
+from gateway.cli.errors import CliError
+from gateway.cli.secret import push_account
+from gateway.cli.state import StackRef, load_settings
+from gateway.login.device import (
+    BUILDER_ID_START_URL,
+    OIDC_URL,
+    SOCIAL_URL,
+    LoginError,
+    OidcDeviceLogin,
+    Registration,
+    SocialDeviceLogin,
+)
+from gateway.login.profiles import choose_profile, list_profiles
+from gateway.stores.local import atomic_write_json
+from gateway.stores.secret_document import format_expiry
+
 PROVIDERS = ("builder-id", "idc", "google", "github")
 REGISTRATIONS_FILE = Path("~/.kiro-gateway/oidc-registrations.json")
 
@@ -47,10 +70,6 @@ def _say(line: str) -> None:
 
 
 def login_command(args: argparse.Namespace) -> int:
-    from gateway.accounts.config import AccountsError
-    from gateway.cli_secret import CliError
-    from gateway.login.device import LoginError
-
     try:
         return _login(args)
     except (LoginError, CliError, AccountsError) as error:
@@ -59,17 +78,9 @@ def login_command(args: argparse.Namespace) -> int:
 
 
 def _login(args: argparse.Namespace) -> int:
-    import httpx
-
-    from gateway.cli_secret import CliError
-    from gateway.settings import ConfigError, Settings
-
     if not args.device:
         raise CliError("only the device-code flow is available: run `kiro-gateway login --device`")
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        raise CliError(f"configuration error: {error}") from None
+    settings = load_settings()
     provider = args.provider or ("idc" if args.start_url else "builder-id")
     if provider == "idc" and not args.start_url:
         raise CliError("IAM Identity Center needs --start-url (and --region when it is not us-east-1)")
@@ -82,15 +93,10 @@ def _login(args: argparse.Namespace) -> int:
 
 
 def _expiry(seconds: float) -> str:
-    from gateway.stores.secret_document import format_expiry
-
     return format_expiry(datetime.now(UTC) + timedelta(seconds=max(seconds - 60, 0)))
 
 
 def _oidc(http: Any, settings: Any, args: argparse.Namespace, provider: str) -> dict[str, Any]:
-    from gateway.login.device import BUILDER_ID_START_URL, OIDC_URL, LoginError, OidcDeviceLogin, Registration
-    from gateway.login.profiles import choose_profile, list_profiles
-
     region = args.region or settings.kiro_region
     start_url = args.start_url or BUILDER_ID_START_URL
     base = settings.kiro_oidc_url.rstrip("/").removesuffix("/token") if settings.kiro_oidc_url \
@@ -134,8 +140,6 @@ def _oidc(http: Any, settings: Any, args: argparse.Namespace, provider: str) -> 
 
 
 def _social(http: Any, settings: Any, args: argparse.Namespace, provider: str) -> dict[str, Any]:
-    from gateway.login.device import SOCIAL_URL, SocialDeviceLogin
-
     label = "Google" if provider == "google" else "Github"
     base = settings.kiro_desktop_auth_url or SOCIAL_URL
     _say(f"Signing in with {label} through Kiro.")
@@ -151,15 +155,9 @@ def _social(http: Any, settings: Any, args: argparse.Namespace, provider: str) -
 
 
 def _store(args: argparse.Namespace, settings: Any, entry: dict[str, Any]) -> None:
-    from gateway.cli_secret import mask_value
-
     if args.push:
         _push(args, entry)
         return
-    from gateway.accounts.edit import upsert_local
-    from gateway.accounts.health import clear_state_file
-    from gateway.accounts.setup import accounts_file_path
-
     path = accounts_file_path(settings)
     replaced = upsert_local(path, entry)
     if settings.kiro_accounts_state_file:
@@ -174,11 +172,8 @@ def _store(args: argparse.Namespace, settings: Any, entry: dict[str, Any]) -> No
 
 
 def _push(args: argparse.Namespace, entry: dict[str, Any]) -> None:
-    from gateway.cli_secret import push_account
-
-    where = argparse.Namespace(secret_id=args.secret_id, stack_name=args.stack_name, region=args.aws_region,
-                               config_file=args.config_file, config_env=args.config_env)
-    push_account(where, entry, f"Signed in. Stored account {entry['name']!r} in {{secret}}.", say=_say)
+    push_account(StackRef.from_args(args, region="aws_region"), entry,
+                 f"Signed in. Stored account {entry['name']!r} in {{secret}}.", say=_say)
 
 
 def _registrations_path() -> Path:
@@ -194,8 +189,6 @@ def _read_registrations() -> dict[str, Any]:
 
 
 def _write_registrations(data: dict[str, Any]) -> None:
-    from gateway.stores.local import atomic_write_json
-
     path = _registrations_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write_json(path, data, new_file_mode=0o600)

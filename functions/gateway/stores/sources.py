@@ -2,16 +2,16 @@
 
 `build_token_store` picks exactly one source, in the priority of the original gateway (SQLite > JSON > env), looking
 in the default locations when nothing is configured, and fails with one message that says what to set. The file
-formats themselves are read and written by `gateway.credential_files`.
+formats themselves are read and written by `gateway.stores.credential_files`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.credential_files import JSON_DEFAULT, SQLITE_DEFAULTS, read_json_file, read_sqlite
 from gateway.settings import Settings
 from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
+from gateway.stores.credential_files import JSON_DEFAULT, SQLITE_DEFAULTS, read_json_file, read_sqlite
 from gateway.stores.local import EnvTokenStore, JsonFileTokenStore, SqliteTokenStore
 
 # -- choosing one source -----------------------------------------------------------------------------------------------

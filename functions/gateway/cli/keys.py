@@ -10,6 +10,7 @@ hash.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -19,7 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.client_keys import DEFAULT_KEY_NAME
+from gateway.cli.errors import CliError
+from gateway.cli.state import DeployedStack, StackRef, aws_message, locate, stack_arguments, stack_outputs
+from gateway.client_keys import DEFAULT_KEY_NAME, editing
 from gateway.client_keys.records import (
     ClientKey,
     KeyLimits,
@@ -30,14 +33,13 @@ from gateway.client_keys.records import (
     new_key,
     parse_time,
 )
+from gateway.settings import ConfigError, Settings
+from gateway.usage import counters
+from gateway.usage.store import build_usage_store
 
 _LIMIT_FLAGS = (("rpm", int, "requests per minute"), ("concurrency", int, "requests at the same time"),
-                ("daily_credits", float, "Kiro credits per UTC day (budget; enforcement pending)"),
-                ("monthly_credits", float, "Kiro credits per UTC month (budget; enforcement pending)"))
-
-
-class CliError(Exception):
-    """A problem to report in one line (exit status 1)."""
+                ("daily_credits", float, "Kiro credits per UTC day (refused with 429 once spent)"),
+                ("monthly_credits", float, "Kiro credits per UTC month (refused with 429 once spent)"))
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +84,7 @@ def _limit_arguments(parser: argparse.ArgumentParser, note: str) -> None:
 
 
 def _where(parser: argparse.ArgumentParser) -> None:
-    from gateway.cli_secret import _locate_arguments
-
-    _locate_arguments(parser)
+    stack_arguments(parser)
 
 
 def _run(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -108,52 +108,34 @@ class _Place:
         self.secret: tuple[Any, str] | None = None
         self.path: Path | None = None
         self.default_key = ""  # PROXY_API_KEY / proxyApiKey: listed as the unlimited key "default"
-        if args.secret_id or args.stack_name:
-            from gateway.cli_secret import CliError as SecretCliError
-            from gateway.cli_secret import _session, locate_secret
-
-            try:
-                secret_id, region = locate_secret(args)
-            except SecretCliError as error:
-                raise CliError(str(error)) from None
-            self.secret = (_session(region).client("secretsmanager"), secret_id)
-            self.describe = f"the secret {secret_id}"
+        where = locate(StackRef.from_args(args))
+        if isinstance(where, DeployedStack):
+            self.secret = (where.secrets, where.secret_id)
+            self.describe = f"the secret {where.secret_id}"
         else:
-            from gateway.settings import ConfigError, Settings
-
-            try:
-                settings = Settings.from_env()
-            except ConfigError as error:
-                raise CliError(f"configuration error: {error}") from None
-            path = settings.client_keys_path
+            path = where.settings.client_keys_path
             if path is None:
                 raise CliError("KIRO_SECRET_ID is set, so the gateway reads its keys from the secret: pass "
                                "--secret-id or --stack-name, or set KIRO_CLIENT_KEYS_FILE")
             self.path = path
-            self.default_key = settings.proxy_api_key
+            self.default_key = where.settings.proxy_api_key
             self.describe = str(path)
 
     def read(self) -> KeyRing | None:
         try:
             if self.secret is not None:
-                from gateway.client_keys.editing import read_secret
-
-                ring, document = read_secret(*self.secret)
+                ring, document = editing.read_secret(*self.secret)
                 key = document.get("proxyApiKey")
                 self.default_key = key if isinstance(key, str) else ""
                 return ring
-            from gateway.client_keys.editing import read_file
-
             assert self.path is not None
-            return read_file(self.path)
+            return editing.read_file(self.path)
         except (OSError, ValueError) as error:
             raise CliError(f"could not read {self.describe}: {error}") from None
         except Exception as error:
-            raise CliError(f"could not read {self.describe}: {_aws_message(error)}") from None
+            raise CliError(f"could not read {self.describe}: {aws_message(error)}") from None
 
     def edit(self, change: Callable[[KeyRing], KeyRing]) -> KeyRing:
-        from gateway.client_keys import editing
-
         try:
             if self.secret is not None:
                 return editing.edit_secret(*self.secret, change)
@@ -164,13 +146,7 @@ class _Place:
         except (OSError, ValueError, RuntimeError) as error:
             raise CliError(f"could not change {self.describe}: {error}") from None
         except Exception as error:
-            raise CliError(f"could not change {self.describe}: {_aws_message(error)}") from None
-
-
-def _aws_message(error: BaseException) -> str:
-    from gateway.cli_secret import _aws_message as message
-
-    return message(error)
+            raise CliError(f"could not change {self.describe}: {aws_message(error)}") from None
 
 
 # -- commands ----------------------------------------------------------------------------------------------------
@@ -227,29 +203,23 @@ def _rows(ring: KeyRing | None, default_key: str, now: datetime) -> list[dict[st
 def _usage_by_key(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(today's, this month's) usage per key name from the gateway's usage counters (the local SQLite file, or the
     state table: KIRO_STATE_TABLE, `--table` or the stack's TableName output); None when they cannot be read."""
-    import asyncio
-
-    from gateway.cli_secret import CliError as SecretCliError
-    from gateway.cli_secret import stack_outputs
-    from gateway.settings import ConfigError, Settings
-    from gateway.usage import counters
-    from gateway.usage.store import build_usage_store
-
     try:
         settings = Settings.from_env()
         if args.secret_id or args.stack_name:
-            table = getattr(args, "table", None) or settings.kiro_state_table or stack_outputs(args)[2].get("TableName")
+            table = getattr(args, "table", None) or settings.kiro_state_table
+            if not table:
+                table = stack_outputs(StackRef.from_args(args))[2].get("TableName")
             if not table:
                 return None
             settings = Settings.from_env({**os.environ, "KIRO_STATE_TABLE": table})
         today = datetime.now(UTC).date()
         month = counters.month_days(today)
         days = asyncio.run(build_usage_store(settings).read(month))
-    except (ConfigError, SecretCliError, OSError, ValueError) as error:
+    except (ConfigError, CliError, OSError, ValueError) as error:
         log.info("no usage figures for `keys list`: %s", error)
         return None
     except Exception as error:  # an AWS error: the keys are still worth listing
-        log.info("no usage figures for `keys list`: %s", _aws_message(error))
+        log.info("no usage figures for `keys list`: %s", aws_message(error))
         return None
     return (counters.summary([days.get(today.isoformat(), {})])["byKey"],
             counters.summary(days.get(day, {}) for day in month)["byKey"])
@@ -261,8 +231,6 @@ def list_keys(args: argparse.Namespace) -> int:
     rows = _rows(ring, place.default_key, datetime.now(UTC))
     usage = _usage_by_key(args)
     if usage is not None:
-        from gateway.usage import counters
-
         for row in rows:
             name = counters.label(row["name"])
             row["usage"] = {"today": usage[0].get(name, {}), "month": usage[1].get(name, {})}

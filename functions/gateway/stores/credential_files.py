@@ -2,7 +2,7 @@
 
 Plain synchronous functions over one source each (the stores in `gateway.stores.local` call them in a thread, again
 before every refresh, because Kiro IDE or kiro-cli may have rotated the token under us), plus the timestamp helpers
-every credential store shares. Here rather than in `gateway.auth.sources` so that the stores and the source
+every credential store shares. Here rather than in `gateway.stores.sources` so that the stores and the source
 discovery both import them, and neither imports the other back.
 """
 
