@@ -4,7 +4,7 @@ What happens to each piece:
 * `system` (string, or text blocks whose `cache_control` is dropped) is the system prompt. A `role: "system"`
   message inside `messages` keeps its place: its text opens the user turn it falls in (the user messages between
   two assistant turns), so the history before it stays byte-identical from turn to turn (docs/protocol.md
-  §Prompt caching); a message-level `output_config.effort` in the last turn governs this request.
+  §Prompt cache); a message-level `output_config.effort` in the last turn governs this request.
 * `tool_use` → tool calls; `tool_result` → tool results, list content flattened to text, images inside a result
   kept as images of that user turn, an empty result given a placeholder.
 * `thinking` blocks with an upstream signature and `redacted_thinking` blocks of an assistant turn become its

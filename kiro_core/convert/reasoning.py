@@ -367,7 +367,7 @@ def signature_binder(model_id: str, tool_names: Sequence[str]) -> Callable[[str,
 
 
 def replayable(replay: ReasoningReplay, model_id: str, tool_names: Sequence[str]) -> bool:
-    """False when Kiro would refuse this reasoning (protocol-2026 §1.5, docs/protocol.md §Replaying reasoning):
+    """False when Kiro would refuse this reasoning (docs/protocol.md §Replaying reasoning):
     minted under another model, or under a tool that this request no longer declares."""
     if replay.minted_model is not None and replay.minted_model != model_id:
         return False

@@ -230,7 +230,7 @@ class FakeKiro:
         self._bearer_failures: dict[tuple[str, str], deque[Status]] = {}
         self._scripts: deque[Script] = deque()
         # signature → every (model id, tool names) of a request its answer was minted for: like the real service
-        # (protocol-2026 §1.5), a replay under another model or without one of those tools is refused
+        # (docs/protocol.md §Replaying reasoning), a replay under another model or without one of those tools is refused
         self._minted: dict[str, set[tuple[str, frozenset[str]]]] = {}
         self._searches: deque[SearchReply | Status] = deque()
         self._failures: dict[str, deque[Status]] = {name: deque() for name in ENDPOINTS}

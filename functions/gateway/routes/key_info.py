@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from gateway.client_keys.records import fingerprint, format_time
-from gateway.routes.deps import presented_key, runtime_of
+from gateway.edge.deps import presented_key, runtime_of
 from kiro_core.errors import ErrorKind, GatewayError
 
 router = APIRouter()  # behind the client key
