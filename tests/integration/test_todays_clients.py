@@ -3,7 +3,8 @@
 reasoning that Kiro would refuse, the compaction wording, unknown betas and Codex's WebSocket attempt.
 
 The fake Kiro refuses replayed signatures under another model or without a tool they were minted with, like the
-real service (docs/protocol.md §Replaying reasoning), so "one upstream request" means the gateway left that reasoning out itself.
+real service (docs/protocol.md §Replaying reasoning), so "one upstream request" means the gateway left that
+reasoning out itself.
 """
 
 from __future__ import annotations
