@@ -89,7 +89,8 @@ class AccountPool:
         return len(self.accounts) == 1
 
     def first(self) -> Account:
-        """The first enabled account (the one a pool of one is made of)."""
+        """The first enabled account in list order (names the catalogue cache and `serve`'s summary; requests go
+        through `run` / `call`, which check the account's state)."""
         return next((a for a in self.accounts if a.config.enabled), self.accounts[0])
 
     def describe(self) -> str:
@@ -207,16 +208,30 @@ class AccountPool:
                 release()
                 raise
 
-    async def list_models(self) -> list[dict[str, Any]]:
-        """The model list from the first account that can give it (with the same failover as answers)."""
+    async def call(self, work: Callable[[Account], Awaitable[T]]) -> T:
+        """One request-and-answer call (a search, the catalogue, usage limits) on a usable account, holding its slot
+        for the call, with the same verdicts and failover as answers."""
 
-        async def attempt(account: Account, release: Release) -> list[dict[str, Any]]:
+        async def attempt(account: Account, release: Release) -> T:
             try:
-                return await account.kiro.list_models()
+                return await work(account)
             finally:
                 release()
 
         return await self.run(attempt)
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        """The model list from the first account that can give it (with the same failover as answers)."""
+        return await self.call(lambda account: account.kiro.list_models())
+
+    async def usage_limits(self) -> dict[str, Any]:
+        """Kiro's usage limits (GetUsageLimits) of the account that would serve now."""
+        return await self.call(lambda account: account.kiro.get_usage_limits())
+
+    async def catalog_key(self) -> str:
+        """The key the catalogue is cached under: the first enabled account's (the accounts of one gateway share a
+        subscription, and a list fetched through another account is the same list)."""
+        return await self.first().kiro.catalog_key()
 
     # -- when nobody can serve ---------------------------------------------------------------------------------
 
