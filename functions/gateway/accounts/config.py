@@ -37,12 +37,12 @@ class AccountConfig:
 
     name: str
     kind: AccountKind
-    api_key: str = ""
-    refresh_token: str = ""
+    api_key: str = field(default="", repr=False)  # secrets never in a repr (logs, tracebacks)
+    refresh_token: str = field(default="", repr=False)
     profile_arn: str = ""
     region: str = ""
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     enabled: bool = True
     api_host: str = ""  # "" = the setting for its kind (KIRO_API_HOST / KIRO_API_KEY_HOST)
     api_region: str = ""  # chat region when it differs from `region` (an IdC login's OIDC region)
