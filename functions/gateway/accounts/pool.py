@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gateway.accounts.config import AccountConfig
 from gateway.accounts.health import COOLING, EXHAUSTED, REVOKED, SUSPENDED, Health, HealthStore
 from gateway.accounts.verdicts import Policy, Verdict, judge
+from gateway.auth.refresh import CredentialError
 from kiro_core.errors import ErrorKind, GatewayError
 
 if TYPE_CHECKING:
@@ -175,11 +176,13 @@ class AccountPool:
 
     # -- the failover loop -------------------------------------------------------------------------------------
 
-    async def run(self, attempt: Callable[[Account, Release], Awaitable[T]]) -> T:
+    async def run(self, attempt: Callable[[Account, Release], Awaitable[T]], *, learns_refusal: bool = True) -> T:
         """`attempt(account, release)` on one account after another until one succeeds or none is left.
 
         `attempt` must call `release` when the account's work ends (its answer closed); the pool calls it when the
-        attempt raises."""
+        attempt raises. With `learns_refusal` False, a 403 that is not a suspension says nothing about the account
+        (an operation other than chat may be refused on its own, e.g. MCP by an organisation's policy): it goes to the
+        caller as it is instead of marking the credential refused."""
         self._turn += 1
         turn = self._turn
         tried: dict[str, Verdict] = {}
@@ -196,7 +199,8 @@ class AccountPool:
                 verdict = judge(error, name=account.name, api_key=account.config.kind == "api_key",
                                 fingerprint=account.config.fingerprint, previous=self._view.get(account.name),
                                 now=self._clock(), policy=self.policy)
-                if verdict is None:
+                if verdict is None or (not learns_refusal and verdict.health.state == REVOKED
+                                       and not isinstance(error, CredentialError)):
                     raise
                 await self._note(account, verdict)
                 if self.single:
@@ -210,7 +214,8 @@ class AccountPool:
 
     async def call(self, work: Callable[[Account], Awaitable[T]]) -> T:
         """One request-and-answer call (a search, the catalogue, usage limits) on a usable account, holding its slot
-        for the call, with the same verdicts and failover as answers."""
+        for the call; the pool learns from its throttling, quota and suspension answers (and a refused token
+        refresh) and fails over as for answers."""
 
         async def attempt(account: Account, release: Release) -> T:
             try:
@@ -218,7 +223,7 @@ class AccountPool:
             finally:
                 release()
 
-        return await self.run(attempt)
+        return await self.run(attempt, learns_refusal=False)
 
     async def list_models(self) -> list[dict[str, Any]]:
         """The model list from the first account that can give it (with the same failover as answers)."""

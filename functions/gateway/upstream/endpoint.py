@@ -116,6 +116,19 @@ def usage_base_url(settings: Settings, creds_region: str = "", context: AccountC
     return f"https://q.{_region(settings, context, creds_region)}.amazonaws.com"
 
 
+def profiles_base_url(settings: Settings, region: str) -> str:
+    """ListAvailableProfiles base URL (login, before any account exists): KIRO_PROFILES_URL, else the management or
+    API override, else `management.{region}.kiro.dev`."""
+    base = settings.kiro_profiles_url or settings.kiro_management_base_url or settings.kiro_api_base_url
+    return base.rstrip("/") if base else f"https://management.{region}.kiro.dev"
+
+
+def login_headers(token: str, target: str, content_type: str) -> dict[str, str]:
+    """The headers of a call a login makes with its fresh token before it becomes an account (profile lookup)."""
+    return {"Authorization": f"Bearer {token}", "User-Agent": kiro_user_agent(), "Content-Type": content_type,
+            "x-amz-target": target}
+
+
 def profile_arn_for(settings: Settings, creds: Credentials, context: AccountContext | None = None) -> str:
     """The profileArn to send with chat and MCP. The runtime host needs it for every auth type; the q host rejects
     it for SSO."""
