@@ -97,7 +97,7 @@ def test_a_search_takes_an_account_slot(fake: FakeKiro, tmp_path: Path) -> None:
     key = fake.issue_api_key()
     env = key_env(fake, tmp_path, KIRO_API_KEY=key, ACCOUNT_MAX_CONCURRENCY="1", ACCOUNT_QUEUE_TIMEOUT="0.5")
     with GatewayProcess(env, tmp_path) as gateway:
-        fake.enqueue_chat([frames.text("holding the slot"), Pause(3.0), *text_stream(" done")])
+        fake.enqueue_chat([frames.text("holding the slot"), Pause(10.0), *text_stream(" done")])
         with httpx.stream("POST", f"{gateway.url}/v1/messages", headers={"x-api-key": API_KEY}, timeout=30,
                           json={"model": MODEL, "max_tokens": 64, "stream": True,
                                 "messages": [{"role": "user", "content": "hi"}]}) as held:
