@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.conftest import API_KEY, gateway_env
@@ -49,6 +50,13 @@ def stack(request: pytest.FixtureRequest,
             (home / "accounts.json").write_text(json.dumps(accounts), encoding="utf-8")
             env["KIRO_ACCOUNTS_FILE"] = str(home / "accounts.json")
         with GatewayProcess(env, home) as gateway:
+            if request.param == "two-accounts":  # the first answer finds the suspension and moves on; then no more
+                answer = httpx.post(f"{gateway.url}/v1/messages", headers={"x-api-key": API_KEY}, timeout=60,
+                                    json={"model": "claude-sonnet-4.5", "max_tokens": 16,
+                                          "messages": [{"role": "user", "content": "hi"}]})
+                assert answer.status_code == 200, answer.text
+                assert "account suspended is suspended" in gateway.logs()
+                fake.clear_requests()
             yield fake, gateway, home
 
 
