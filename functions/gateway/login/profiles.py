@@ -2,7 +2,7 @@
 
 The runtime host needs a profile ARN for every request; Builder ID logins have none (they use the q host). The ARN's
 region (its 4th field) is the account's API region. Base URL: KIRO_PROFILES_URL, else KIRO_API_BASE_URL (tests,
-unusual networks), else `https://management.{region}.kiro.dev` (docs/protocol.md §catalogue). Runs at login only,
+unusual networks), else `https://management.{region}.kiro.dev` (docs/protocol.md §Profiles). Runs at login only,
 before the credential is an account of the pool; its URL and headers come from `gateway.upstream.endpoint`.
 """
 

@@ -23,7 +23,7 @@ KIRO_IDE_VERSION = "0.7.45"
 SDK_VERSION = "1.0.27"
 CHAT_PATH = "/generateAssistantResponse"
 MODELS_PATH = "/ListAvailableModels"
-MCP_PATH = "/mcp"  # Kiro's MCP endpoint (web search), under the same base URL as chat (docs/protocol.md §web search)
+MCP_PATH = "/mcp"  # Kiro's MCP endpoint (web search), under the same base URL as chat (docs/protocol.md §Web search)
 USAGE_PATH = "/getUsageLimits"
 PROFILE_HEADER = "x-amzn-kiro-profile-arn"  # MCP calls name the profile in a header, not in the body
 API_KEY_TOKEN_TYPE = "API_KEY"
@@ -94,7 +94,7 @@ def api_base_url(settings: Settings, creds_region: str = "", context: AccountCon
 
 def management_base_url(settings: Settings, creds_region: str = "", context: AccountContext | None = None) -> str:
     """Catalogue base URL: KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (one override points every call at a
-    proxy or test double), else `management.{region}.kiro.dev` (docs/protocol.md §catalogue)."""
+    proxy or test double), else `management.{region}.kiro.dev` (docs/protocol.md §Hosts)."""
     context = context or AccountContext.from_settings(settings)
     override = settings.kiro_management_base_url or settings.kiro_api_base_url
     if override:
@@ -105,7 +105,7 @@ def management_base_url(settings: Settings, creds_region: str = "", context: Acc
 def usage_base_url(settings: Settings, creds_region: str = "", context: AccountContext | None = None) -> str:
     """GetUsageLimits base URL: KIRO_USAGE_BASE_URL, else KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (as
     chat), else the q host of the API region (the runtime host answers UnknownOperationException to this call,
-    docs/protocol.md §usage limits)."""
+    docs/protocol.md §Credits and usage)."""
     context = context or AccountContext.from_settings(settings)
     if settings.kiro_usage_base_url:
         return settings.kiro_usage_base_url.rstrip("/").removesuffix(USAGE_PATH)

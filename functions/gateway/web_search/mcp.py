@@ -1,4 +1,4 @@
-"""One web search through Kiro's MCP endpoint: `POST {base}/mcp` with a JSON-RPC `tools/call` (docs/protocol.md §web
+"""One web search through Kiro's MCP endpoint: `POST {base}/mcp` with a JSON-RPC `tools/call` (docs/protocol.md §Web
 search).
 
 Every search goes through the account pool (a usable account, its concurrency slot, what its answer teaches); URL
