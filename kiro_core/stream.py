@@ -205,6 +205,11 @@ class ResponseAssembler:
         self._completion_signal = False
         self._done = False
 
+    @property
+    def credits(self) -> float | None:
+        """The credits Kiro metered so far (None before any `meteringEvent`): what an answer cut short cost."""
+        return self._credits
+
     def feed(self, event: KiroEvent) -> list[OutputEvent]:
         """Output events this Kiro event completes (often exactly one, sometimes none)."""
         if self._done:

@@ -49,6 +49,8 @@ class ModelService:
             if held is not None and self._clock() < held[1]:
                 return held[0]
             catalog, lifetime = await self._load(key)
+            if held is not None and held[0].from_upstream and not catalog.from_upstream:
+                catalog = held[0]  # a failed refresh (every account busy, say) keeps the last live list
             self._catalogs[key] = (catalog, self._clock() + lifetime)
             return catalog
 

@@ -18,7 +18,6 @@ import httpx
 
 from gateway.accounts.pool import Account, AccountPool, Release
 from gateway.accounts.setup import build_accounts
-from gateway.auth.manager import AuthManager
 from gateway.logging_setup import SCRUBBER
 from gateway.model_service import ModelService
 from gateway.settings import Settings
@@ -84,9 +83,6 @@ class GatewayRuntime:
         self._stored_key_expires = 0.0
         self.credentials_problem = credentials_problem
         self.models = models
-        first = pool.first() if pool is not None else None
-        self.kiro: KiroClient | None = first.kiro if first is not None else None  # the first account's client
-        self.auth: AuthManager | None = first.auth if first is not None else None
         self.usage: UsageService = build_usage_service(settings, None)
         self.conversion = ConversionOptions(
             tool_description_max_length=settings.tool_description_max_length,
@@ -108,11 +104,11 @@ class GatewayRuntime:
         cache = build_model_cache(settings)
         built = await build_accounts(settings, http)
         runtime = cls(settings, http, built.key_store, built.pool, built.problem, ModelService(None, cache, 0))
-        fetch = built.pool.list_models if built.pool is not None else None
-        # The catalogue is cached under the first account's key (pools fail over within one subscription).
-        account = runtime.kiro.catalog_key if runtime.kiro else None
-        runtime.models = ModelService(fetch, cache, settings.model_cache_ttl, account=account)
-        runtime.usage = build_usage_service(settings, runtime.kiro.get_usage_limits if runtime.kiro else None)
+        pool = built.pool
+        # Every upstream call goes through the pool: it picks a usable account, holds its slot, learns from the answer.
+        runtime.models = ModelService(pool.list_models if pool else None, cache, settings.model_cache_ttl,
+                                      account=pool.catalog_key if pool else None)
+        runtime.usage = build_usage_service(settings, pool.usage_limits if pool else None)
         return runtime
 
     async def aclose(self) -> None:
@@ -129,11 +125,6 @@ class GatewayRuntime:
             self._stored_key_expires = time.monotonic() + STORED_KEY_SECONDS
             SCRUBBER.add(self._proxy_api_key)
         return self._proxy_api_key
-
-    def require_kiro(self) -> KiroClient:
-        self.require_pool()
-        assert self.kiro is not None
-        return self.kiro
 
     def require_pool(self) -> AccountPool:
         if self.pool is None:

@@ -148,6 +148,8 @@ class Settings:
     serve_max_headers: int = 100  # header fields per request (`serve`): 431 above
     serve_limit_concurrency: int = 200  # open connections plus running requests before `serve` answers 503
     serve_keep_alive_timeout: int = 5  # seconds an idle keep-alive connection of `serve` stays open
+    # issue 17 (one ledger): what budgets count for a web search, since Kiro meters none (docs/web-search.md)
+    web_search_nominal_credits: float = 0.1  # credits each answered search counts against key budgets; 0 = none
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -203,6 +205,8 @@ class Settings:
                 raise ConfigError(f"TRUSTED_PROXY_IPS: {entry!r} is not an IP address (or *)") from None
         if not 0 < self.server_port < 65536:
             raise ConfigError(f"SERVER_PORT must be a TCP port, not {self.server_port}")
+        if not 0 <= self.web_search_nominal_credits < float("inf"):
+            raise ConfigError("WEB_SEARCH_NOMINAL_CREDITS must be 0 or a positive number of credits")
         if self.web_search_max_uses < 1 or self.web_search_max_query_chars < 1 or self.web_search_timeout <= 0:
             raise ConfigError("WEB_SEARCH_MAX_USES, WEB_SEARCH_MAX_QUERY_CHARS and WEB_SEARCH_TIMEOUT must be positive")
         if self.first_token_timeout <= 0 or self.streaming_read_timeout <= 0:

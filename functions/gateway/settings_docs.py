@@ -162,4 +162,6 @@ DOCS: dict[str, tuple[str, str]] = {
     "bind_reasoning_signatures": ("Conversion", "Wrap the thinking signatures handed to clients with the model and "
                                   "tools Kiro bound them to, so reasoning Kiro would refuse is dropped before the "
                                   "request. Off: Kiro's signatures verbatim (and no drop)."),
+    "web_search_nominal_credits": ("Web search", "Credits each search Kiro answered counts against client-key "
+                                   "budgets, since Kiro meters none (an estimate; 0: budgets ignore searches)."),
 }

@@ -14,9 +14,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.conftest import API_KEY, gateway_env
+from tests.integration.test_accounts import SUSPENDED
 from tests.support.fake_kiro import FakeKiro, tool_call_stream
 from tests.support.gateway_process import GatewayProcess
 
@@ -30,11 +32,32 @@ def agent(name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeKiro, GatewayProcess, Path]]:
+@pytest.fixture(scope="module", params=["one-account", "two-accounts"])
+def stack(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeKiro, GatewayProcess, Path]]:
+    """The gateway with its usual refresh-token account, or with two accounts whose first (an API key) is suspended:
+    everything, web searches included, must then reach Kiro through the second one only."""
     home = tmp_path_factory.mktemp("agent-home")
-    with FakeKiro(piece_sizes=(16, 512)) as fake, GatewayProcess(gateway_env(fake, home), home) as gateway:
-        yield fake, gateway, home
+    with FakeKiro(piece_sizes=(16, 512)) as fake:
+        env = gateway_env(fake, home)
+        if request.param == "two-accounts":
+            suspended = fake.issue_api_key()
+            for endpoint in ("chat", "search"):
+                fake.fail_next_for(suspended, endpoint, 403, SUSPENDED, times=2)
+            accounts = [{"name": "suspended", "kind": "api_key", "apiKey": suspended},
+                        {"name": "second", "kind": "refresh_token", "refreshToken": env.pop("REFRESH_TOKEN"),
+                         "profileArn": env.pop("PROFILE_ARN")}]
+            (home / "accounts.json").write_text(json.dumps(accounts), encoding="utf-8")
+            env["KIRO_ACCOUNTS_FILE"] = str(home / "accounts.json")
+        with GatewayProcess(env, home) as gateway:
+            if request.param == "two-accounts":  # the first answer finds the suspension and moves on; then no more
+                answer = httpx.post(f"{gateway.url}/v1/messages", headers={"x-api-key": API_KEY}, timeout=60,
+                                    json={"model": "claude-sonnet-4.5", "max_tokens": 16,
+                                          "messages": [{"role": "user", "content": "hi"}]})
+                assert answer.status_code == 200, answer.text
+                assert "account suspended is suspended" in gateway.logs()
+                fake.clear_requests()
+            yield fake, gateway, home
 
 
 def client_env(home: Path, **extra: str) -> dict[str, str]:

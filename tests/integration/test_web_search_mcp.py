@@ -7,8 +7,12 @@ import asyncio
 import httpx
 import pytest
 
+from gateway.accounts.config import AccountConfig
+from gateway.accounts.health import MemoryHealthStore
+from gateway.accounts.pool import Account, AccountPool
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
+from gateway.upstream.endpoint import AccountContext
 from gateway.upstream.kiro_client import KiroClient
 from gateway.web_search.mcp import WebSearcher
 from kiro_core.errors import ErrorKind, GatewayError
@@ -16,7 +20,9 @@ from kiro_core.web_search import SearchFailure, SearchResults
 from tests.support.fake_kiro import FakeKiro, Status
 
 
-def search(fake: FakeKiro, creds: Credentials, query: str = "q") -> SearchResults | SearchFailure:
+def search(fake: FakeKiro, creds: Credentials, query: str = "q", *,
+           api_key: bool = False) -> SearchResults | SearchFailure:
+    """One search through a pool of one account whose kind (API key or not) its endpoint is told, never guessed."""
     async def run() -> SearchResults | SearchFailure:
         settings = Settings.from_env({"KIRO_API_BASE_URL": fake.url, "MAX_RETRIES": "3"}, dotenv=None)
 
@@ -30,15 +36,19 @@ def search(fake: FakeKiro, creds: Credentials, query: str = "q") -> SearchResult
             return creds
 
         async with httpx.AsyncClient() as http:
-            kiro = KiroClient(settings, http, token, refresh, credentials)
-            return await WebSearcher(kiro, 5.0).search(query)
+            kiro = KiroClient(settings, http, token, refresh, credentials,
+                              context=AccountContext(api_key=api_key))
+            config = AccountConfig(name="one", kind="api_key" if api_key else "refresh_token",
+                                   api_key=creds.access_token if api_key else "", refresh_token=creds.refresh_token)
+            pool = AccountPool([Account(config, kiro, source="test")], MemoryHealthStore(None))
+            return await WebSearcher(pool, 5.0).search(query)
 
     return asyncio.run(run())
 
 
 def test_api_key_account_sends_tokentype_and_no_profile_header(fake: FakeKiro) -> None:
-    key = fake.issue_access_token(prefix="ksk_")
-    outcome = search(fake, Credentials(refresh_token="", access_token=key))
+    key = fake.issue_api_key()
+    outcome = search(fake, Credentials(refresh_token="", access_token=key), api_key=True)
     assert isinstance(outcome, SearchResults) and len(outcome.results) == 3
     sent = fake.requests("mcp")[-1].headers
     assert sent["tokentype"] == "API_KEY" and sent["authorization"] == f"Bearer {key}"

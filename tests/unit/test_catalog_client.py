@@ -168,3 +168,26 @@ def test_model_service_serves_the_fallback_when_the_account_key_fails() -> None:
 
     catalog = asyncio.run(ModelService(fetch, InMemoryModelCache(), 60, account=key).catalog())
     assert not catalog.from_upstream
+
+
+def test_a_failed_refresh_keeps_the_last_live_catalogue() -> None:
+    """Every account busy (the pool's queue timed out) must not swap a live list for the fallback one."""
+    now = [0.0]
+    answers: list[Any] = [[{"modelId": "live-model"}], GatewayError(ErrorKind.RATE_LIMIT, "every account busy")]
+
+    async def fetch() -> list[dict[str, Any]]:
+        answer = answers.pop(0)
+        if isinstance(answer, GatewayError):
+            raise answer
+        return answer
+
+    service = ModelService(fetch, InMemoryModelCache(clock=lambda: now[0]), 60, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        assert (await service.catalog()).model_ids() == ["live-model"]
+        now[0] = 10_000.0  # past the TTL, and past the cache's own expiry
+        catalog = await service.catalog()
+        assert catalog.from_upstream and catalog.model_ids() == ["live-model"]
+        assert answers == []  # the refresh was tried
+
+    asyncio.run(scenario())

@@ -47,11 +47,11 @@ def test_after_restore_rebuilds_the_http_client_and_drops_cached_credentials(set
     async def scenario() -> None:
         holder = app.state.runtime
         before = await holder.get()
-        assert before.auth is not None
+        assert before.pool.first().auth is not None
         # Credentials as they would be cached after a first request (an access token in memory).
         cached = Credentials(refresh_token="aor-refresh-token", access_token="aoa-cached-access",
                              expires_at=datetime.now(UTC) + timedelta(hours=1))
-        before.auth._creds = cached
+        before.pool.first().auth._creds = cached
         async with _client(app) as client:
             answer = await client.post(AFTER)
             assert answer.status_code == 200 and answer.json()["hook"] == "after-restore"
@@ -59,8 +59,9 @@ def test_after_restore_rebuilds_the_http_client_and_drops_cached_credentials(set
             assert after is not before
             assert after.http is not before.http
             assert before.http.is_closed and not after.http.is_closed
-            assert after.auth is not None and after.auth is not before.auth
-            assert after.auth._creds is None  # loaded again from the store on first use, not the snapshot's copy
+            fresh = after.pool.first().auth
+            assert fresh is not None and fresh is not before.pool.first().auth
+            assert fresh._creds is None  # loaded again from the store on first use, not the snapshot's copy
             assert after.store is not before.store
             # The app still serves after the restore.
             assert (await client.get("/health")).status_code == 200

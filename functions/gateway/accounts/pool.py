@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gateway.accounts.config import AccountConfig
 from gateway.accounts.health import COOLING, EXHAUSTED, REVOKED, SUSPENDED, Health, HealthStore
 from gateway.accounts.verdicts import Policy, Verdict, judge
+from gateway.auth.refresh import CredentialError
 from kiro_core.errors import ErrorKind, GatewayError
 
 if TYPE_CHECKING:
@@ -89,7 +90,8 @@ class AccountPool:
         return len(self.accounts) == 1
 
     def first(self) -> Account:
-        """The first enabled account (the one a pool of one is made of)."""
+        """The first enabled account in list order (names the catalogue cache and `serve`'s summary; requests go
+        through `run` / `call`, which check the account's state)."""
         return next((a for a in self.accounts if a.config.enabled), self.accounts[0])
 
     def describe(self) -> str:
@@ -174,11 +176,13 @@ class AccountPool:
 
     # -- the failover loop -------------------------------------------------------------------------------------
 
-    async def run(self, attempt: Callable[[Account, Release], Awaitable[T]]) -> T:
+    async def run(self, attempt: Callable[[Account, Release], Awaitable[T]], *, learns_refusal: bool = True) -> T:
         """`attempt(account, release)` on one account after another until one succeeds or none is left.
 
         `attempt` must call `release` when the account's work ends (its answer closed); the pool calls it when the
-        attempt raises."""
+        attempt raises. With `learns_refusal` False, a 403 that is not a suspension says nothing about the account
+        (an operation other than chat may be refused on its own, e.g. MCP by an organisation's policy): it goes to the
+        caller as it is instead of marking the credential refused."""
         self._turn += 1
         turn = self._turn
         tried: dict[str, Verdict] = {}
@@ -195,7 +199,8 @@ class AccountPool:
                 verdict = judge(error, name=account.name, api_key=account.config.kind == "api_key",
                                 fingerprint=account.config.fingerprint, previous=self._view.get(account.name),
                                 now=self._clock(), policy=self.policy)
-                if verdict is None:
+                if verdict is None or (not learns_refusal and verdict.health.state == REVOKED
+                                       and not isinstance(error, CredentialError)):
                     raise
                 await self._note(account, verdict)
                 if self.single:
@@ -207,16 +212,31 @@ class AccountPool:
                 release()
                 raise
 
-    async def list_models(self) -> list[dict[str, Any]]:
-        """The model list from the first account that can give it (with the same failover as answers)."""
+    async def call(self, work: Callable[[Account], Awaitable[T]]) -> T:
+        """One request-and-answer call (a search, the catalogue, usage limits) on a usable account, holding its slot
+        for the call; the pool learns from its throttling, quota and suspension answers (and a refused token
+        refresh) and fails over as for answers."""
 
-        async def attempt(account: Account, release: Release) -> list[dict[str, Any]]:
+        async def attempt(account: Account, release: Release) -> T:
             try:
-                return await account.kiro.list_models()
+                return await work(account)
             finally:
                 release()
 
-        return await self.run(attempt)
+        return await self.run(attempt, learns_refusal=False)
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        """The model list from the first account that can give it (with the same failover as answers)."""
+        return await self.call(lambda account: account.kiro.list_models())
+
+    async def usage_limits(self) -> dict[str, Any]:
+        """Kiro's usage limits (GetUsageLimits) of the account that would serve now."""
+        return await self.call(lambda account: account.kiro.get_usage_limits())
+
+    async def catalog_key(self) -> str:
+        """The key the catalogue is cached under: the first enabled account's (the accounts of one gateway share a
+        subscription, and a list fetched through another account is the same list)."""
+        return await self.first().kiro.catalog_key()
 
     # -- when nobody can serve ---------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ client, the same refresh, the same errors.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -30,11 +30,10 @@ from gateway.auth.refresh import TokenRefresher
 from gateway.logging_setup import SCRUBBER
 from gateway.settings import Settings
 from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
-from gateway.upstream.kiro_client import KiroClient, kiro_user_agent
+from gateway.upstream.endpoint import AccountContext, kiro_user_agent
+from gateway.upstream.kiro_client import KiroClient
 
 log = logging.getLogger(__name__)
-
-API_KEY_TOKEN_TYPE = "API_KEY"
 
 
 @dataclass
@@ -75,24 +74,28 @@ def accounts_file_path(settings: Settings) -> Path:
     return _path(settings.kiro_accounts_file) if settings.kiro_accounts_file else DEFAULT_ACCOUNTS_FILE.expanduser()
 
 
+def account_context(settings: Settings, config: AccountConfig) -> AccountContext:
+    """Where this configured account talks to Kiro: its own host and region when it names them, else the
+    settings' (KIRO_API_KEY_HOST for API keys); an API key uses a profile ARN only when its entry names one."""
+    api_key = config.kind == "api_key"
+    return AccountContext(host=config.api_host or (settings.kiro_api_key_host if api_key else settings.kiro_api_host),
+                          api_region=config.api_region or settings.kiro_api_region,
+                          profile_arn=config.profile_arn, api_key=api_key)
+
+
 def api_key_account(settings: Settings, http: httpx.AsyncClient, config: AccountConfig, source: str) -> Account:
-    client_settings = replace(settings, kiro_api_host=config.api_host or settings.kiro_api_key_host, profile_arn="",
-                              kiro_api_region=config.api_region or settings.kiro_api_region)
     auth = ApiKeyAuth(config)
-    kiro = KiroClient(client_settings, http, auth.access_token, auth.force_refresh, auth.credentials,
-                      token_type=API_KEY_TOKEN_TYPE)
+    kiro = KiroClient(settings, http, auth.access_token, auth.force_refresh, auth.credentials,
+                      context=account_context(settings, config))
     return Account(config, kiro, source=source)
 
 
 def refresh_account(settings: Settings, http: httpx.AsyncClient, config: AccountConfig, store: TokenStore, *,
-                    client_settings: Settings | None = None) -> Account:
+                    context: AccountContext | None = None) -> Account:
     auth = AuthManager(store, TokenRefresher.from_settings(http, settings, user_agent=kiro_user_agent()))
     bridge = AuthBridge(auth)
-    if client_settings is None:
-        client_settings = replace(settings, profile_arn=config.profile_arn,
-                                  kiro_api_host=config.api_host or settings.kiro_api_host,
-                                  kiro_api_region=config.api_region or settings.kiro_api_region)
-    kiro = KiroClient(client_settings, http, bridge.access_token, bridge.force_refresh, bridge.credentials)
+    kiro = KiroClient(settings, http, bridge.access_token, bridge.force_refresh, bridge.credentials,
+                      context=context or account_context(settings, config))
     return Account(config, kiro, source=store.describe(), auth=auth, store=store)
 
 
@@ -155,7 +158,8 @@ def single(settings: Settings, http: httpx.AsyncClient, store: TokenStore, creds
     SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
     config = AccountConfig(name="default", kind="refresh_token", refresh_token=creds.refresh_token,
                            profile_arn=creds.profile_arn, region=creds.region)
-    return _pool(settings, [refresh_account(settings, http, config, store, client_settings=settings)], health)
+    account = refresh_account(settings, http, config, store, context=AccountContext.from_settings(settings))
+    return _pool(settings, [account], health)
 
 
 _told = {"no_credentials": False}  # the no-credentials warning is said once per process (the banner counts)

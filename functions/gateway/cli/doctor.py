@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from gateway.accounts.pool import Account
 from gateway.auth.refresh import RefreshError
 from gateway.logging_setup import SCRUBBER, configure_logging
 from gateway.runtime import GatewayRuntime
 from gateway.settings import ConfigError, Settings
 from gateway.stores.base import Credentials
-from gateway.upstream.kiro_client import KiroClient, RetryPolicy, management_base_url
+from gateway.upstream.kiro_client import KiroClient, RetryPolicy
 from kiro_core.doctor_plan import Probe, StreamCensus, default_models, plan, probe_payload
 from kiro_core.errors import GatewayError
 from kiro_core.models_catalog import ModelCatalog
@@ -87,13 +88,15 @@ async def diagnose(settings: Settings, model_ids: list[str] | None, confirm: Con
     report = Report()
     runtime = await GatewayRuntime.create(settings)
     try:
-        kiro = runtime.kiro
-        if kiro is None or runtime.auth is None:
+        # doctor checks one account: the first enabled one (`kiro-gateway accounts` lists them all)
+        account = runtime.pool.first() if runtime.pool is not None else None
+        if account is None or account.auth is None or account.store is None:
             report.add("credentials", False, f"no Kiro credentials found. {runtime.credentials_problem}",
                        "log in with the Kiro IDE or kiro-cli, or set REFRESH_TOKEN (+ PROFILE_ARN), KIRO_CREDS_FILE "
                        "or KIRO_CLI_DB_FILE")
             return report
-        creds = await _check_credentials(report, runtime, settings)
+        kiro = account.kiro
+        creds = await _check_credentials(report, account, settings)
         if creds is None:
             return report
         raw = await _check_catalog(report, kiro, settings, creds)
@@ -119,14 +122,14 @@ async def diagnose(settings: Settings, model_ids: list[str] | None, confirm: Con
         await runtime.aclose()
 
 
-async def _check_credentials(report: Report, runtime: GatewayRuntime, settings: Settings) -> Credentials | None:
-    assert runtime.store is not None and runtime.auth is not None
-    loaded = await runtime.store.load()
+async def _check_credentials(report: Report, account: Account, settings: Settings) -> Credentials | None:
+    assert account.store is not None and account.auth is not None
+    loaded = await account.store.load()
     kind = "AWS SSO OIDC refresh token" if loaded.auth_type == "aws_sso_oidc" else "Kiro desktop refresh token"
     try:
-        creds = await runtime.auth.credentials()
+        creds = await account.auth.credentials()
     except RefreshError as error:
-        report.add("credentials", False, f"{kind} from {runtime.store.describe()}: refresh failed ({error.message})",
+        report.add("credentials", False, f"{kind} from {account.store.describe()}: refresh failed ({error.message})",
                    "log in again with the Kiro IDE or kiro-cli (the refresh token is spent or revoked); check "
                    "KIRO_REGION for SSO logins and VPN_PROXY_URL if the token service is unreachable")
         return None
@@ -134,14 +137,14 @@ async def _check_credentials(report: Report, runtime: GatewayRuntime, settings: 
     refreshed = "refreshed now" if creds.access_token != loaded.access_token else "cached, no refresh needed"
     expiry = _when(creds.expires_at)
     arn = creds.profile_arn or settings.profile_arn
-    report.add("credentials", True, f"{kind} from {runtime.store.describe()}; access token valid until {expiry} "
+    report.add("credentials", True, f"{kind} from {account.store.describe()}; access token valid until {expiry} "
                f"({refreshed}); region {creds.region or settings.kiro_region}; profile {mask_arn(arn)}")
     return creds
 
 
 async def _check_catalog(report: Report, kiro: KiroClient, settings: Settings,
                          creds: Credentials) -> list[dict[str, Any]] | None:
-    host = management_base_url(settings, creds.region)
+    host = (await kiro.endpoint.management_url()).rstrip("/")
     try:
         raw = await kiro.list_models()
     except GatewayError as error:

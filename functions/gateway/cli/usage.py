@@ -45,6 +45,9 @@ def _period(name: str, period: dict[str, Any]) -> list[str]:
     lines = [f"{name}: {_number(period.get('requests'))} requests, {_number(period.get('credits'))} credits, "
              f"{_number(period.get('inputTokens'))} input / {_number(period.get('outputTokens'))} output tokens, "
              f"{_number(period.get('errors'))} errors"]
+    if period.get("webSearches") or period.get("creditsUnknown"):  # searches carry nominal credits (docs/web-search.md)
+        lines[0] += (f", {_number(period.get('webSearches'))} web searches ({_number(period.get('nominalCredits'))} "
+                     f"nominal credits), {_number(period.get('creditsUnknown'))} answers of unknown cost")
     for field, title in (("byModel", "by model"), ("byKey", "by client key")):
         for label, row in (period.get(field) or {}).items():
             lines.append(f"    {title} {label}: {_number(row.get('credits'))} credits, "

@@ -78,7 +78,7 @@ async def open_answer(request: Request, runtime: GatewayRuntime, conversation: C
         answer = await runtime.open_answer(conversation, stats)
     except Exception as error:
         stats.error_kind = stats.error_kind or _error_kind(error)
-        await _finish_record(runtime, record, stats, conversation.stream)
+        await finish_record(runtime, record, stats, conversation.stream)
         raise
     record.kiro_payload = answer.kiro_request.body
     record.update(kiro_model=answer.model.kiro_id, input_tokens_estimate=answer.input_tokens,
@@ -136,7 +136,7 @@ def stream_response(
         finally:
             with anyio.CancelScope(shield=True):  # runs in a cancelled scope when the client went away
                 await answer.stream.aclose()
-                await _finish_record(await runtime_of(request), record, answer.stream.stats, True)
+                await finish_record(await runtime_of(request), record, answer.stream.stats, True)
 
     return DisconnectAwareStreamingResponse(
         body(), media_type="text/event-stream", headers=SSE_HEADERS, background=BackgroundTask(answer.stream.aclose)
@@ -148,7 +148,7 @@ async def collect_answer(request: Request, answer: PreparedAnswer) -> list[Outpu
     try:
         return await answer.stream.collect()
     finally:
-        await _finish_record(await runtime_of(request), record_of(request), answer.stream.stats, False)
+        await finish_record(await runtime_of(request), record_of(request), answer.stream.stats, False)
 
 
 def _error_kind(error: Exception) -> str:
@@ -156,17 +156,26 @@ def _error_kind(error: Exception) -> str:
     return str(getattr(kind, "name", None) or type(error).__name__)
 
 
-async def _finish_record(runtime: GatewayRuntime, record: RequestRecord, stats: AnswerStats, streamed: bool) -> None:
-    """The request log fields, the EMF metrics and the usage counters of one finished (or failed) answer."""
+async def finish_record(runtime: GatewayRuntime, record: RequestRecord, stats: AnswerStats, streamed: bool) -> None:
+    """The request log fields, the EMF metrics and the usage counters of one finished, failed or abandoned answer.
+
+    An answer that ended without its Finish (the client hung up, or it failed part-way) records the credits Kiro
+    metered before that; when none were metered after the answer began, it is counted as `creditsUnknown`, never as
+    a free answer."""
     usage = stats.finish.usage if stats.finish else None
+    credits = usage.credits if usage else stats.metered
+    began = stats.first_output_at is not None
+    abandoned = stats.finish is None and stats.error_kind is None and began
     record.update(
         ttft_ms=stats.ttft_ms,
         upstream_attempts=stats.upstream_attempts or None,
         finish_reason=stats.finish.reason if stats.finish else None,
         input_tokens=usage.input_tokens if usage else None,
         output_tokens=usage.output_tokens if usage else None,
-        credits=usage.credits if usage else None,
+        credits=credits,
         error_kind=stats.error_kind,
+        abandoned=abandoned or None,
+        credits_unknown=(credits is None and began) or None,
     )
     observability.record_request(
         model=str(record.fields.get("model", "")),
@@ -175,21 +184,22 @@ async def _finish_record(runtime: GatewayRuntime, record: RequestRecord, stats: 
         output_tokens=usage.output_tokens if usage else 0,
         error_kind=stats.error_kind,
         streamed=streamed,
-        credits=usage.credits if usage else None,
+        credits=credits,
     )
     observability.record_key_request(
         str(record.fields.get("client_key", "")), input_tokens=usage.input_tokens if usage else 0,
-        output_tokens=usage.output_tokens if usage else 0, credits=usage.credits if usage else None,
+        output_tokens=usage.output_tokens if usage else 0, credits=credits,
         error_kind=stats.error_kind,
     )
     fields = record.fields
     await runtime.usage.record(RequestUsage(
         model=str(fields.get("kiro_model") or fields.get("model") or "unknown"),
         key_name=str(fields.get("client_key") or "unknown"),
-        credits=usage.credits if usage else None,
+        credits=credits,
         input_tokens=usage.input_tokens if usage else 0,
         output_tokens=usage.output_tokens if usage else 0,
         ttft_ms=stats.ttft_ms,
         error_kind=stats.error_kind,
         at=time.time(),
+        credits_unknown=credits is None and began,
     ))

@@ -2,7 +2,8 @@
 
 The runtime host needs a profile ARN for every request; Builder ID logins have none (they use the q host). The ARN's
 region (its 4th field) is the account's API region. Base URL: KIRO_PROFILES_URL, else KIRO_API_BASE_URL (tests,
-unusual networks), else `https://management.{region}.kiro.dev` (docs/protocol.md §Profiles).
+unusual networks), else `https://management.{region}.kiro.dev` (docs/protocol.md §Profiles). Runs at login only,
+before the credential is an account of the pool; its URL and headers come from `gateway.upstream.endpoint`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import httpx
 
 from gateway.login.device import REQUEST_TIMEOUT, LoginError
 from gateway.settings import Settings
+from gateway.upstream.endpoint import login_headers, profiles_base_url
 
 API_REGIONS = ("us-east-1", "eu-central-1")
-PROFILES_URL = "https://management.{region}.kiro.dev"
 TARGET = "AmazonCodeWhispererService.ListAvailableProfiles"
 
 
@@ -31,11 +32,6 @@ class Profile:
         return parts[3] if len(parts) > 4 else ""
 
 
-def profiles_base(settings: Settings, region: str) -> str:
-    base = settings.kiro_profiles_url or settings.kiro_management_base_url or settings.kiro_api_base_url
-    return base.rstrip("/") if base else PROFILES_URL.replace("{region}", region)
-
-
 def list_profiles(http: httpx.Client, settings: Settings, access_token: str) -> list[Profile]:
     """Every profile the login may use, over the API regions (one call when a base URL is configured)."""
     fixed = bool(settings.kiro_profiles_url or settings.kiro_management_base_url or settings.kiro_api_base_url)
@@ -43,10 +39,9 @@ def list_profiles(http: httpx.Client, settings: Settings, access_token: str) -> 
     found: dict[str, Profile] = {}
     problems: list[str] = []
     for region in regions:
-        headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/x-amz-json-1.0",
-                   "x-amz-target": TARGET}
+        headers = login_headers(access_token, TARGET, "application/x-amz-json-1.0")
         try:
-            response = http.post(f"{profiles_base(settings, region)}/", content=b"{}", headers=headers,
+            response = http.post(f"{profiles_base_url(settings, region)}/", content=b"{}", headers=headers,
                                  timeout=REQUEST_TIMEOUT)
         except httpx.HTTPError as error:
             problems.append(f"{region}: {type(error).__name__}")

@@ -41,6 +41,7 @@ class AnswerStats:
     upstream_attempts: int = 0
     finish: Finish | None = None
     error_kind: str | None = None
+    metered: float | None = None  # credits Kiro metered for an answer that closed without its Finish (None: none)
 
     @property
     def ttft_ms(self) -> float | None:
@@ -239,6 +240,8 @@ class AnswerStream:
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
+            if self.stats.finish is None:  # cut short (client gone, failure): keep what Kiro metered until then
+                self.stats.metered = self._attempt.assembler.credits
             try:
                 await self._attempt.aclose()
             finally:

@@ -13,9 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-METRICS = ("requests", "credits", "input_tokens", "output_tokens")
+METRICS = ("requests", "credits", "input_tokens", "output_tokens", "web_searches", "nominal_credits",
+           "credits_unknown")
+# webSearches: MCP searches that reached Kiro; nominalCredits: their WEB_SEARCH_NOMINAL_CREDITS (Kiro meters no search
+# cost: budgets count these beside `credits`); creditsUnknown: answers that began but never got Kiro's metering (e.g.
+# the client hung up first), so their credits are unknown rather than 0.
 _JSON_NAMES = {"requests": "requests", "credits": "credits", "input_tokens": "inputTokens",
-               "output_tokens": "outputTokens"}
+               "output_tokens": "outputTokens", "web_searches": "webSearches", "nominal_credits": "nominalCredits",
+               "credits_unknown": "creditsUnknown"}
 # Upper bounds (ms) of the time-to-first-token histogram; percentiles are reported as the bound of their bucket.
 TTFT_BUCKETS_MS = (100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 30_000,
                    60_000, math.inf)
@@ -42,7 +47,7 @@ def _bucket(ttft_ms: float) -> str:
 
 @dataclass(frozen=True)
 class RequestUsage:
-    """What one chat request contributes to the counters."""
+    """What one request to Kiro (an answer, or a web search) contributes to the counters."""
 
     model: str
     key_name: str
@@ -52,12 +57,16 @@ class RequestUsage:
     ttft_ms: float | None
     error_kind: str | None
     at: float  # epoch seconds
+    web_searches: int = 0
+    nominal_credits: float = 0.0
+    credits_unknown: bool = False
 
 
 def increments(usage: RequestUsage) -> tuple[Counters, Counters]:
     """(counters to add to, counters to raise to at least this value) for one request."""
     values = {"requests": 1.0, "credits": float(usage.credits or 0.0), "input_tokens": float(usage.input_tokens),
-              "output_tokens": float(usage.output_tokens)}
+              "output_tokens": float(usage.output_tokens), "web_searches": float(usage.web_searches),
+              "nominal_credits": float(usage.nominal_credits), "credits_unknown": float(usage.credits_unknown)}
     adds: Counters = {}
     model, key = label(usage.model), label(usage.key_name)
     for name, value in values.items():

@@ -38,14 +38,19 @@ class UsageService:
                         str(error)[:200])
 
     async def key_credits(self, key_name: str) -> tuple[float, float]:
-        """(credits spent today, credits spent this month) by the client key `key_name`, UTC days (budgets)."""
+        """(credits spent today, credits spent this month) by the client key `key_name`, UTC days (budgets): Kiro's
+        metered credits plus the nominal credits of its web searches."""
         today = datetime.fromtimestamp(self._clock(), UTC).date()
         month = counters.month_days(today)
         days = await self.store.read(month)
         by_key = counters.summary(days.get(day, {}) for day in month)["byKey"]
         today_by_key = counters.summary([days.get(today.isoformat(), {})])["byKey"]
         name = counters.label(key_name)
-        return (float(today_by_key.get(name, {}).get("credits", 0.0)), float(by_key.get(name, {}).get("credits", 0.0)))
+
+        def spent(row: dict[str, Any]) -> float:
+            return float(row.get("credits", 0.0)) + float(row.get("nominalCredits", 0.0))
+
+        return spent(today_by_key.get(name, {})), spent(by_key.get(name, {}))
 
     async def report(self) -> dict[str, Any]:
         """Kiro's plan and credits (cached) and the gateway's counters for today, this month and the last days."""

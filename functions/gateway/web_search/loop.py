@@ -10,12 +10,14 @@ text, search, text — the shape Anthropic's own server tools have. Nothing reac
 thinking or client tool call: searches made before that (the common case: the model searches first) fail as HTTP
 errors in the client's shape; after it, as the client's in-stream error event.
 
-Bounds. Every call counts against `limit` (the client's `max_uses`, else WEB_SEARCH_MAX_USES). A call past it is
+Bounds. Every call counts against `limit` (the client's `max_uses` capped by WEB_SEARCH_MAX_USES). A call past it is
 not run: the model is told the limit is reached, and its next turn is asked without the tool, with the loop's
 searches written into the conversation as text, so it has to answer. `web_search` calls made next to client tool
 calls are dropped (logged): the client's tools run first and the model can search on its next turn.
 
-Usage is summed over the turns (tokens and Kiro's credits), as Anthropic sums server-tool iterations.
+Usage is summed over the turns (tokens and Kiro's credits), as Anthropic sums server-tool iterations. Each search is
+recorded for the caller's key as it happens (`gateway.client_keys.ledger`), and the key's credit budgets are checked
+before each search and each further model turn: a used-up budget ends the answer with the budget's 429.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import anyio
@@ -73,7 +75,8 @@ class SearchLoopStream:
 
     def __init__(self, runtime: GatewayRuntime, conversation: Conversation, searcher: WebSearcher, *, limit: int,
                  max_query_chars: int, new_id: Callable[[], str], streamed: bool,
-                 on_search: Callable[[SearchEvent], None] = lambda _event: None):
+                 on_search: Callable[[SearchEvent], None] = lambda _event: None,
+                 budget: Callable[[float], Awaitable[None]] | None = None):
         self._runtime = runtime
         self._base = conversation
         self._searcher = searcher
@@ -82,6 +85,8 @@ class SearchLoopStream:
         self._new_id = new_id
         self._streamed = streamed
         self._on_search = on_search
+        self._budget = budget  # raises the key's budget 429, given the credits this answer used and has not recorded
+        self._metered: float | None = None  # credits Kiro metered over this answer's turns so far
         self._added: list[Message] = []  # the loop's own turns: assistant web_search calls, then their results
         self._used = 0
         self._usage = Usage(0, 0)
@@ -137,9 +142,13 @@ class SearchLoopStream:
 
     async def _run(self) -> AsyncIterator[Batch]:
         forced = False
+        first = True
         while True:
             turn = AnswerStats()
             try:
+                if not first:  # the first turn passed the gate's budget check; each further one is a new request
+                    await self._check_budget()
+                first = False
                 answer = await self._runtime.open_answer(self._conversation(forced), turn)
             except GatewayError as error:
                 self._absorb(turn)
@@ -218,7 +227,11 @@ class SearchLoopStream:
             else:
                 self._used += 1
                 problem = query_problem(query, self._max_query_chars)
-                outcome = SearchFailure(query, *problem) if problem else await self._searcher.search(query)
+                if problem:
+                    outcome = SearchFailure(query, *problem)
+                else:
+                    await self._check_budget()  # searches cost credits too: a used-up budget ends the answer
+                    outcome = await self._searcher.search(query)
             event = SearchEvent(self._new_id(), query, outcome)
             self._on_search(event)
             searches.append(event)
@@ -244,8 +257,16 @@ class SearchLoopStream:
             raise error
         return [stream_error(error)]
 
+    async def _check_budget(self) -> None:
+        if self._budget is not None:
+            await self._budget(self._metered or 0.0)
+
     def _absorb(self, turn: AnswerStats) -> None:
         self.stats.upstream_attempts += turn.upstream_attempts
+        credits = turn.finish.usage.credits if turn.finish is not None else turn.metered
+        if credits is not None:
+            self._metered = (self._metered or 0.0) + credits
+            self.stats.metered = self._metered  # what the ledger records if the answer ends without its Finish
 
 
 def _gateway_error(event: StreamError) -> GatewayError:

@@ -21,9 +21,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from gateway import observability
+from gateway.client_keys.ledger import Ledger
 from gateway.edge.http_io import SSE_HEADERS
 from gateway.edge.request_log import record_of
-from gateway.edge.serving import collect_answer, stream_response
+from gateway.edge.serving import collect_answer, finish_record, stream_response
 from gateway.runtime import GatewayRuntime
 from gateway.settings import Settings
 from gateway.web_search.loop import LoopAnswer, SearchLoopStream
@@ -111,15 +112,18 @@ async def open_search_answer(request: Request, runtime: GatewayRuntime, conversa
         searches += event.succeeded
         record.update(web_search_requests=searches)
 
+    ledger = Ledger.of(request, runtime.usage, settings.web_search_nominal_credits)
     stream = SearchLoopStream(
-        runtime, conversation, WebSearcher(runtime.require_kiro(), settings.web_search_timeout),
+        runtime, conversation, WebSearcher(runtime.require_pool(), settings.web_search_timeout, ledger),
         limit=limit or settings.web_search_max_uses, max_query_chars=settings.web_search_max_query_chars,
-        new_id=new_id, streamed=conversation.stream, on_search=on_search,
+        new_id=new_id, streamed=conversation.stream, on_search=on_search, budget=ledger.check,
     )
     try:
         await stream.start()
-    except Exception:
-        _finish_failed(request, stream, conversation.stream)
+    except Exception as error:  # recorded like any failed answer: its turns' credits, its error class
+        kind = error.kind.name if isinstance(error, GatewayError) else type(error).__name__
+        stream.stats.error_kind = stream.stats.error_kind or kind
+        await finish_record(runtime, record, stream.stats, conversation.stream)
         raise
     record.kiro_payload = stream.kiro_payload
     record.update(kiro_model=stream.kiro_model, input_tokens_estimate=stream.input_tokens)
@@ -135,7 +139,8 @@ async def _side_request(request: Request, runtime: GatewayRuntime, conversation:
     problem = query_problem(query, settings.web_search_max_query_chars)
     if problem:
         raise GatewayError(ErrorKind.INVALID_REQUEST, problem[1], param="messages")
-    searcher = WebSearcher(runtime.require_kiro(), settings.web_search_timeout)
+    ledger = Ledger.of(request, runtime.usage, settings.web_search_nominal_credits)
+    searcher = WebSearcher(runtime.require_pool(), settings.web_search_timeout, ledger)  # records the search
     started = time.perf_counter()
     try:
         outcome = await searcher.search(query)
@@ -156,8 +161,9 @@ async def _side_request(request: Request, runtime: GatewayRuntime, conversation:
 
 
 def _max_uses(hosted: list[AnthropicTool], settings: Settings) -> int:
-    """The client's `max_uses` (the smallest, if several hosted tools give one), else the setting."""
-    limits: list[int] = []
+    """The client's `max_uses` (the smallest, if several hosted tools give one) capped by WEB_SEARCH_MAX_USES, else
+    the setting: a client cannot buy more searches per request than the operator allows."""
+    limits: list[int] = [settings.web_search_max_uses]
     for tool in hosted:
         value = (tool.model_extra or {}).get("max_uses")
         if value is None:
@@ -165,7 +171,7 @@ def _max_uses(hosted: list[AnthropicTool], settings: Settings) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise refused(f"'max_uses' of the {tool.type} tool must be a positive integer, not {value!r}.")
         limits.append(value)
-    return min(limits) if limits else settings.web_search_max_uses
+    return min(limits)
 
 
 def _last_user_text(parsed: MessagesRequest) -> str:
@@ -176,10 +182,3 @@ def _last_user_text(parsed: MessagesRequest) -> str:
             return message.content
         return "\n".join(block.text for block in message.content if isinstance(block, TextBlock))
     return ""
-
-
-def _finish_failed(request: Request, stream: SearchLoopStream, streamed: bool) -> None:
-    record = record_of(request)
-    record.update(upstream_attempts=stream.stats.upstream_attempts or None, error_kind=stream.stats.error_kind)
-    observability.record_request(str(record.fields.get("model", "")), None, 0, 0, stream.stats.error_kind, streamed)
-
