@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gateway.accounts.config import AccountConfig
 from gateway.accounts.health import COOLING, EXHAUSTED, REVOKED, SUSPENDED, Health, HealthStore
 from gateway.accounts.verdicts import Policy, Verdict, judge
-from gateway.auth.refresh import CredentialError
+from gateway.stores.base import CredentialError
 from kiro_core.errors import ErrorKind, GatewayError
 
 if TYPE_CHECKING:

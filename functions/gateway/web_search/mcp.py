@@ -20,7 +20,7 @@ import uuid
 from typing import TYPE_CHECKING, Protocol
 
 from gateway import observability
-from gateway.auth.refresh import CredentialError
+from gateway.stores.base import CredentialError
 from kiro_core.errors import ErrorKind, GatewayError
 from kiro_core.web_search import (
     ERROR_UNAVAILABLE,
