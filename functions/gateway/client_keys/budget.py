@@ -34,10 +34,18 @@ async def check_budget(key: ClientKey, now: datetime, spent: SpentCredits) -> No
     if daily is None and monthly is None:
         return
     today, month = await spent(key.name)
+    if (daily is not None and today >= daily) or (monthly is not None and month >= monthly):
+        raise budget_error(key, now, today, month)
+
+
+def budget_error(key: ClientKey, now: datetime, today: float, month: float) -> GatewayError:
+    """The 429 for a used-up budget (the daily one first), with `Retry-After` to its reset."""
+    daily, monthly = key.limits.daily_credits, key.limits.monthly_credits
     for budget, used, name, period, resets in ((daily, today, "dailyCredits", "Daily", _next_day(now)),
                                                (monthly, month, "monthlyCredits", "Monthly", _next_month(now))):
         if budget is not None and used >= budget:
             wait = max(1.0, (resets - now).total_seconds())
-            raise GatewayError(ErrorKind.RATE_LIMIT, (
+            return GatewayError(ErrorKind.RATE_LIMIT, (
                 f"{period} credit budget of client key '{key.name}' used up: {used:g} of {budget:g} credits "
                 f"({name}). It resets at {resets.isoformat().replace('+00:00', 'Z')}."), retry_after=wait)
+    return GatewayError(ErrorKind.RATE_LIMIT, f"Credit budget of client key '{key.name}' used up.", retry_after=60)

@@ -41,12 +41,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import observability
 from gateway.client_keys import DEFAULT_KEY_NAME
-from gateway.client_keys.budget import check_budget
-from gateway.client_keys.limiter import Limiter, MemoryLimiter, RateLimitState
+from gateway.client_keys.budget import budget_error, check_budget
+from gateway.client_keys.limiter import Budget, Limiter, MemoryLimiter, RateLimitState, Spent
 from gateway.client_keys.records import ClientKey
 from gateway.client_keys.source_address import parse_trusted, source_address
 from gateway.client_keys.sources import FileKeySource, KeyRegistry, SecretKeySource
-from gateway.edge.request_log import record_of
+from gateway.edge.request_log import record_of, record_of_scope
 from gateway.routes.deps import presented_key, runtime_of
 from kiro_core.errors import ErrorKind, GatewayError
 
@@ -77,6 +77,13 @@ class Caller:
 
     name: str
     key: ClientKey | None = None
+
+
+def _spent_is(today: float, month: float) -> Callable[[str], Awaitable[tuple[float, float]]]:
+    async def spent(_name: str) -> tuple[float, float]:
+        return today, month
+
+    return spent
 
 
 def authenticated_key_name(request: Request) -> str | None:
@@ -189,29 +196,21 @@ class ClientGate:
         observability.record_auth_failure(blocked)
 
     async def _enforce(self, request: Request, key: ClientKey) -> None:
-        """Budget (against the counters as this instance last saw them), then rpm and a concurrency slot in one
-        atomic step of the limiter (one conditional write on the state table)."""
+        """rpm, a concurrency slot and (on the state table) the credit budget in one atomic step of the limiter:
+        one conditional write. Without the table, budgets are checked against the local usage counters."""
         limits = key.limits
-        if limits.daily_credits is not None or limits.monthly_credits is not None:
-            runtime = await runtime_of(request)
-            try:
-                await check_budget(key, datetime.now(UTC), runtime.usage.key_credits)
-            except GatewayError:
-                self._refused(request, key.name, "budget")
-                raise
-            except Exception as error:  # the counters cannot be read: budgets fail closed (they guard money)
-                log.error("credit budget of client key %r unverifiable (%s: %s); refusing with 503", key.name,
-                          type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
-                observability.record_state_table_unavailable("credit budgets")
-                self._refused(request, key.name, "budget_unavailable")
-                raise GatewayError(ErrorKind.OVERLOADED,
-                                   f"The credit budget of client key '{key.name}' cannot be checked right now (the "
-                                   "usage counters are unreachable); retry shortly.", status=503,
-                                   retry_after=BUDGET_RETRY_AFTER) from None
-        if limits.rpm is None and limits.concurrency is None:
+        now = datetime.now(UTC)
+        budgeted = limits.daily_credits is not None or limits.monthly_credits is not None
+        on_item = budgeted and getattr(self.limiter, "counts_spending", False)
+        if budgeted and not on_item:
+            await self._check_counted_budget(request, key, now)
+        if limits.rpm is None and limits.concurrency is None and not on_item:
             request.state.admission = Admission(key.name)
             return
-        admission = await self.limiter.admit_key(key.name, limits.rpm, limits.concurrency, self.slot_lease)
+        budget = Budget(limits.daily_credits, limits.monthly_credits, now.strftime("%Y-%m-%d"),
+                        now.strftime("%Y-%m")) if on_item else None
+        admission = await self.limiter.admit_key(key.name, limits.rpm, limits.concurrency, self.slot_lease,
+                                                 **({"budget": budget} if budget else {}))
         request.state.admission = Admission(key.name, admission.rate)
         if admission.refused == "rpm":
             self._refused(request, key.name, "rpm")
@@ -224,8 +223,54 @@ class ClientGate:
                 f"Concurrency limit of client key '{key.name}' reached: concurrency {limits.concurrency} "
                 "(requests at the same time). Retry when one of them has finished."),
                 retry_after=CONCURRENCY_RETRY_AFTER)
-        if admission.token is not None:
-            request.scope.setdefault("state", {})[_SLOT] = (self.limiter, key.name, admission.token)
+        if admission.refused == "budget" and admission.spent is not None:
+            self._refused(request, key.name, "budget")
+            raise budget_error(key, now, admission.spent.today, admission.spent.this_month)
+        if budget is not None and admission.spent is None and not admission.unavailable:
+            await self._seed(request, key, now, admission.token)
+        if admission.unavailable and budget is not None:
+            await self._check_counted_budget(request, key, now)  # the table is down: the counters decide (or 503)
+        if admission.token is not None or budget is not None:
+            request.scope.setdefault("state", {})[_SLOT] = (self.limiter, key.name, admission.token,
+                                                           budget is not None)
+
+    async def _seed(self, request: Request, key: ClientKey, now: datetime, token: str | None) -> None:
+        """The key's item kept no spending for this month yet: start it from the usage counters, then check."""
+        try:
+            today, month = await (await runtime_of(request)).usage.key_credits(key.name)
+        except Exception as error:
+            if token:
+                await self.limiter.release_key(key.name, token)
+            raise self._unverifiable(request, key, error) from None
+        await self.limiter.seed_spend(key.name, Spent(now.strftime("%Y-%m-%d"), today, now.strftime("%Y-%m"),
+                                                      month))  # type: ignore[attr-defined]
+        try:
+            await check_budget(key, now, _spent_is(today, month))
+        except GatewayError:
+            if token:
+                await self.limiter.release_key(key.name, token)
+            self._refused(request, key.name, "budget")
+            raise
+
+    async def _check_counted_budget(self, request: Request, key: ClientKey, now: datetime) -> None:
+        """The budget against the usage counters (local runs, or the state table's own counters unavailable)."""
+        runtime = await runtime_of(request)
+        try:
+            await check_budget(key, now, runtime.usage.key_credits)
+        except GatewayError:
+            self._refused(request, key.name, "budget")
+            raise
+        except Exception as error:  # the counters cannot be read: budgets fail closed (they guard money)
+            raise self._unverifiable(request, key, error) from None
+
+    def _unverifiable(self, request: Request, key: ClientKey, error: BaseException) -> GatewayError:
+        log.error("credit budget of client key %r unverifiable (%s: %s); refusing with 503", key.name,
+                  type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
+        observability.record_state_table_unavailable("credit budgets")
+        self._refused(request, key.name, "budget_unavailable")
+        return GatewayError(ErrorKind.OVERLOADED, f"The credit budget of client key '{key.name}' cannot be checked "
+                            "right now (the usage counters are unreachable); retry shortly.", status=503,
+                            retry_after=BUDGET_RETRY_AFTER)
 
     @staticmethod
     def _refused(request: Request, name: str, limit: str) -> None:
@@ -251,9 +296,15 @@ class SlotReleaseMiddleware:
         async def release() -> None:
             slot = scope.get("state", {}).pop(_SLOT, None)
             if slot is not None:
-                limiter, name, token = slot
+                limiter, name, token, budgeted = slot
                 with anyio.CancelScope(shield=True):
-                    await limiter.release_key(name, token)
+                    if budgeted:  # one write: the slot back and the answer's credits onto the key's spending
+                        now = datetime.now(UTC)
+                        credits = record_of_scope(scope).fields.get("credits")
+                        await limiter.settle_key(name, token, float(credits or 0.0), now.strftime("%Y-%m-%d"),
+                                                 now.strftime("%Y-%m"))
+                    elif token is not None:
+                        await limiter.release_key(name, token)
 
         async def send_after_release(message: Message) -> None:
             if message["type"] == "http.response.body" and not message.get("more_body", False):

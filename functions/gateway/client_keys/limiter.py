@@ -47,6 +47,26 @@ class RateLimitState:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A key's credit budgets and the periods they count in (UTC day `YYYY-MM-DD`, month `YYYY-MM`)."""
+
+    daily: float | None
+    monthly: float | None
+    day: str
+    month: str
+
+
+@dataclass(frozen=True)
+class Spent:
+    """Credits a key spent in `day` and `month`, as the limiter's own counters held them at the admission."""
+
+    day: str
+    today: float
+    month: str
+    this_month: float
+
+
+@dataclass(frozen=True)
 class KeyAdmission:
     """One atomic decision on a key's rpm window and concurrency slot.
 
@@ -59,6 +79,7 @@ class KeyAdmission:
     token: str | None = None
     rate: RateLimitState | None = None
     unavailable: bool = False
+    spent: Spent | None = None  # the key's spending as its counters held it (None: this limiter keeps none)
 
 
 def rate_state(times: list[float], limit: int, now: float, window: float) -> RateLimitState:
@@ -78,6 +99,8 @@ class Limiter(Protocol):
     async def release_key(self, name: str, token: str) -> None:
         """Give back the concurrency slot `token` of key `name` (unknown or expired tokens are ignored)."""
         ...
+
+    counts_spending: bool  # True: admit_key checks budgets on its own counters (settle_key records spending)
 
     async def hit(self, key: str, limit: int, window: float, *, hold: float = 0.0) -> Verdict:
         """Count one event in `key`'s window (`window` seconds from its first event); refused, and not counted, when
@@ -100,7 +123,11 @@ class Limiter(Protocol):
 
 
 class MemoryLimiter:
-    """Limiter for one process. Not thread-safe; no awaits inside, so safe for one event loop."""
+    """Limiter for one process. Not thread-safe; no awaits inside, so safe for one event loop.
+
+    It keeps no spending: budgets are checked against the usage counters (SQLite, shared by local processes)."""
+
+    counts_spending = False
 
     PRUNE_EVERY = 1024  # events between sweeps of finished windows (bounds memory under many source addresses)
 
