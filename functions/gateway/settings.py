@@ -47,7 +47,7 @@ class Settings:
     """Every knob of the gateway. Field names are the environment variable names, lower-cased."""
 
     # client-facing
-    proxy_api_key: str = ""
+    proxy_api_key: str = field(default="", repr=False)  # secrets never in repr()/str() (logs, tracebacks)
     server_host: str = "127.0.0.1"
     server_port: int = 8000
     max_request_body_bytes: int = 16 * 1024 * 1024  # Lambda's own limit is 6 MB; images make bodies large locally
@@ -64,7 +64,7 @@ class Settings:
     trusted_proxy_ips: str = ""  # peers whose X-Forwarded-For is believed (comma-separated, or *)
     aws_lwa_port: str = ""  # set under the Lambda Web Adapter: its request context names the caller's address
     # credentials (one source; see gateway.auth.sources)
-    refresh_token: str = ""
+    refresh_token: str = field(default="", repr=False)
     profile_arn: str = ""
     kiro_region: str = "us-east-1"  # SSO / auth region: refresh URLs
     kiro_api_region: str = ""  # chat region; defaults to the credentials' region, then kiro_region
@@ -73,7 +73,7 @@ class Settings:
     kiro_state_file: str = "~/.kiro-gateway/state.json"  # rotated tokens of env-only credentials
     sqlite_readonly: bool = False
     # accounts (gateway.accounts): a Kiro API key, or several accounts with failover
-    kiro_api_key: str = ""  # one `ksk_…` API key account (no refresh)
+    kiro_api_key: str = field(default="", repr=False)  # one `ksk_…` API key account (no refresh)
     kiro_accounts_file: str = ""  # JSON array of accounts; default: ~/.kiro-gateway/accounts.json when it exists
     kiro_accounts_state_file: str = "~/.kiro-gateway/accounts-state.json"  # lasting account states (local runs)
     kiro_api_key_host: str = "q"  # host kind for API-key accounts: "q" (kiro-cli's) or "runtime" (reference §4)
@@ -92,7 +92,7 @@ class Settings:
     kiro_desktop_auth_url: str = ""  # overrides the Kiro desktop refresh URL
     kiro_oidc_url: str = ""  # overrides the AWS SSO OIDC base URL (token refresh and `login --device`)
     kiro_profiles_url: str = ""  # ListAvailableProfiles base URL (default management.{region}.kiro.dev)
-    vpn_proxy_url: str = ""
+    vpn_proxy_url: str = field(default="", repr=False)  # may carry user:password
     first_token_timeout: float = 15.0
     first_token_max_retries: int = 3
     streaming_read_timeout: float = 300.0

@@ -22,7 +22,7 @@ from gateway.edge.session_edge import request_session
 from gateway.routes.deps import runtime_of
 from gateway.runtime import GatewayRuntime, PreparedAnswer
 from gateway.upstream.pipeline import AnswerStats
-from gateway.usage.counters import RequestUsage
+from gateway.usage.counters import OTHER_MODELS, RequestUsage
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.events import OutputEvent, StreamError
 from kiro_core.unified import Conversation
@@ -128,6 +128,16 @@ def _error_kind(error: Exception) -> str:
     return str(getattr(kind, "name", None) or type(error).__name__)
 
 
+async def _counted_model(runtime: GatewayRuntime, name: str) -> str:
+    """The model name a request is counted under: a catalogue (or alias / hidden) model by its id, anything else
+    under one bucket, so client-chosen names never become counters (a day's item must not grow with them)."""
+    try:
+        resolved = (await runtime.models.catalog()).resolve(name) if name else None
+    except Exception:  # the catalogue never fails a request; its absence must not make names countable either
+        resolved = None
+    return resolved.kiro_id if resolved is not None and resolved.source != "passthrough" else OTHER_MODELS
+
+
 async def _finish_record(runtime: GatewayRuntime, record: RequestRecord, stats: AnswerStats, streamed: bool) -> None:
     """The request log fields, the EMF metrics and the usage counters of one finished (or failed) answer."""
     usage = stats.finish.usage if stats.finish else None
@@ -156,7 +166,7 @@ async def _finish_record(runtime: GatewayRuntime, record: RequestRecord, stats: 
     )
     fields = record.fields
     await runtime.usage.record(RequestUsage(
-        model=str(fields.get("kiro_model") or fields.get("model") or "unknown"),
+        model=await _counted_model(runtime, str(fields.get("kiro_model") or fields.get("model") or "")),
         key_name=str(fields.get("client_key") or "unknown"),
         credits=usage.credits if usage else None,
         input_tokens=usage.input_tokens if usage else 0,
