@@ -106,6 +106,7 @@ class _Place:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.secret: tuple[Any, str] | None = None
+        self.table, self.dynamodb = "", None
         self.path: Path | None = None
         self.default_key = ""  # PROXY_API_KEY / proxyApiKey: listed as the unlimited key "default"
         if args.secret_id or args.stack_name:
@@ -116,7 +117,10 @@ class _Place:
                 secret_id, region = locate_secret(args)
             except SecretCliError as error:
                 raise CliError(str(error)) from None
-            self.secret = (_session(region).client("secretsmanager"), secret_id)
+            session = _session(region)
+            self.secret = (session.client("secretsmanager"), secret_id)
+            self.table = _state_table(session, args)  # the write lease shared with the gateway's refresh
+            self.dynamodb = session.client("dynamodb") if self.table else None
             self.describe = f"the secret {secret_id}"
         else:
             from gateway.settings import ConfigError, Settings
@@ -156,7 +160,7 @@ class _Place:
 
         try:
             if self.secret is not None:
-                return editing.edit_secret(*self.secret, change)
+                return editing.edit_secret(*self.secret, change, dynamodb=self.dynamodb, table=self.table)
             assert self.path is not None
             return editing.edit_file(self.path, change)
         except KeyRecordError:
@@ -165,6 +169,13 @@ class _Place:
             raise CliError(f"could not change {self.describe}: {error}") from None
         except Exception as error:
             raise CliError(f"could not change {self.describe}: {_aws_message(error)}") from None
+
+
+def _state_table(session: Any, args: argparse.Namespace) -> str:
+    """The deployed state table (stack output `TableName`), else KIRO_STATE_TABLE, else "" (no lease)."""
+    from gateway.cli_accounts import stack_table
+
+    return stack_table(session, args) or os.environ.get("KIRO_STATE_TABLE", "")
 
 
 def _aws_message(error: BaseException) -> str:

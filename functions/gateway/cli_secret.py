@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import sys
 import tomllib
@@ -225,9 +226,7 @@ def push_command(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
 
-    from gateway.stores.secret_document import document_with_credentials
 
     if args.api_key == KIRO_KEY_PROMPT:
         return _push_kiro_api_key(args)
@@ -237,7 +236,46 @@ def _push(args: argparse.Namespace) -> int:
 
     creds, settings, source = _local_credentials()
     secret_id, region = locate_secret(args)
-    client = _session(region).client("secretsmanager")
+    session = _session(region)
+    client = session.client("secretsmanager")
+    # The secret's write lease (shared with the gateway's refresh and `keys`): nobody writes between our read and
+    # our write, so neither a rotated client key nor a revocation is lost.
+    from gateway.accounts.stores import hold_write_lease, release_write_lease
+    from gateway.cli_accounts import stack_table
+
+    table = stack_table(session, args) or os.environ.get("KIRO_STATE_TABLE", "")
+    dynamodb = session.client("dynamodb") if table else None
+    owner = secrets.token_hex(16)
+    held = hold_write_lease(dynamodb, table, owner)
+    try:
+        announce = _write_push(args, client, secret_id, creds, settings)
+    finally:
+        if held:
+            release_write_lease(dynamodb, table, owner)
+
+    kind = "AWS SSO OIDC" if creds.auth_type == "aws_sso_oidc" else "Kiro desktop"
+    print(f"Pushed Kiro credentials from {source} ({kind} refresh) to {secret_id}")
+    print(f"  refreshToken: {mask_value(creds.refresh_token)}")
+    if creds.expires_at is not None:
+        print(f"  access token expires: {creds.expires_at.isoformat()}")
+    if announce:
+        print(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
+    elif args.api_key:
+        print("Client API key set to the value given with --api-key.")
+    else:
+        print("Kept the stored client API key (print it with `kiro-gateway secret show --reveal-api-key`).")
+    print("Note: the gateway and this machine now share one refresh token chain; a refresh on either side rotates "
+          "it for both. If the gateway reports invalid credentials, log in again here and re-run this command.")
+    return 0
+
+
+def _write_push(args: argparse.Namespace, client: Any, secret_id: str, creds: Any, settings: Any) -> str | None:
+    """Read the secret, put the pushed credentials (and the client API key) into it, write it; returns the client
+    API key to show once, if any."""
+    from datetime import UTC, datetime
+
+    from gateway.stores.secret_document import document_with_credentials
+
     existing = _read_secret(client, secret_id)
 
     # Start from what is stored minus the old credential fields (a desktop login must not keep a stale clientSecret).
@@ -267,21 +305,8 @@ def _push(args: argparse.Namespace) -> int:
         client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(document, separators=(",", ":")))
     except Exception as error:
         raise CliError(f"Could not write the secret {secret_id}: {_aws_message(error)}") from None
+    return announce
 
-    kind = "AWS SSO OIDC" if creds.auth_type == "aws_sso_oidc" else "Kiro desktop"
-    print(f"Pushed Kiro credentials from {source} ({kind} refresh) to {secret_id}")
-    print(f"  refreshToken: {mask_value(creds.refresh_token)}")
-    if creds.expires_at is not None:
-        print(f"  access token expires: {creds.expires_at.isoformat()}")
-    if announce:
-        print(f"Client API key (shown once; use it as ANTHROPIC_API_KEY / OpenAI api_key): {announce}")
-    elif args.api_key:
-        print("Client API key set to the value given with --api-key.")
-    else:
-        print("Kept the stored client API key (print it with `kiro-gateway secret show --reveal-api-key`).")
-    print("Note: the gateway and this machine now share one refresh token chain; a refresh on either side rotates "
-          "it for both. If the gateway reports invalid credentials, log in again here and re-run this command.")
-    return 0
 
 
 def push_account(where: argparse.Namespace, entry: dict[str, Any], done: str,

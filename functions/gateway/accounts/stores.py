@@ -22,12 +22,13 @@ from gateway.credential_files import utc_now
 from gateway.stores.aws_clients import aws_errors, is_client_error
 from gateway.stores.base import Credentials, CredentialsNotFound
 from gateway.stores.local import Clock, _LocalTokenStore, atomic_write_json
+from gateway.stores.refresh_lease import LEASE_KEY
 from gateway.stores.secret_document import credentials_from_document, document_with_credentials
 from gateway.stores.secrets_manager import SecretsManagerTokenStore
 
 log = logging.getLogger(__name__)
 
-WRITE_LEASE_KEY = "lease#secret-write"
+WRITE_LEASE_KEY = LEASE_KEY  # one write lease for every writer of the secret, whatever its layout
 WRITE_LEASE_SECONDS = 15
 _TOKEN_FIELDS = ("refreshToken", "accessToken", "expiresAt", "profileArn", "region", "clientId", "clientSecret")
 _VERSION_NAMESPACE = uuid.UUID("0d7c8a0e-3f57-4f8e-9a43-2a3f1c9b6e15")

@@ -20,7 +20,10 @@ from gateway.stores.aws_clients import Clock, LazyClient, Sleep, aws_errors, is_
 
 log = logging.getLogger(__name__)
 
-LEASE_KEY = "lease#refresh"
+# The single-credential secret's refresh lease is the secret's write lease: the one item every writer of the secret
+# (instances rotating tokens, `kiro-gateway keys`, `secret push`) holds around its read-merge-write, so a rotated token
+# and a key revocation never overwrite each other. (Before: `lease#refresh`, with no lease for the CLI.)
+LEASE_KEY = "lease#secret-write"
 
 T = TypeVar("T")
 
