@@ -243,10 +243,16 @@ def _push(args: argparse.Namespace) -> int:
     from gateway.accounts.stores import hold_write_lease, release_write_lease
     from gateway.cli_accounts import stack_table
 
-    table = stack_table(session, args) or os.environ.get("KIRO_STATE_TABLE", "")
+    table = stack_table(session, args) or os.environ.get("KIRO_STATE_TABLE", "") \
+        or str(_read_secret(client, secret_id).get("stateTable") or "")
     dynamodb = session.client("dynamodb") if table else None
     owner = secrets.token_hex(16)
-    held = hold_write_lease(dynamodb, table, owner)
+    from gateway.client_keys.editing import CLI_LEASE_WAIT
+
+    try:
+        held = hold_write_lease(dynamodb, table, owner, wait_seconds=CLI_LEASE_WAIT, required=True)
+    except Exception as error:
+        raise CliError(f"Could not take the secret's write lease: {_aws_message(error)}") from None
     try:
         announce = _write_push(args, client, secret_id, creds, settings)
     finally:

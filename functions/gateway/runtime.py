@@ -119,9 +119,19 @@ class GatewayRuntime:
 
     async def proxy_api_key(self) -> str:
         """The client API key: PROXY_API_KEY, else the one kept beside the credentials (the Lambda secret),
-        re-read every `STORED_KEY_SECONDS` so that a rotated key takes effect without recycling instances."""
+        re-read every `STORED_KEY_SECONDS` so that a rotated key takes effect without recycling instances (within
+        60 s: the secret's copy is read again once it is that old, and that read serves the credentials and the key
+        ring too)."""
         if self.settings.proxy_api_key:
             return self.settings.proxy_api_key
+        fresh_document = getattr(self.store, "fresh_document", None)
+        if fresh_document is not None:
+            if time.monotonic() >= self._stored_key_expires:
+                key = (await fresh_document(STORED_KEY_SECONDS)).get("proxyApiKey")
+                self._proxy_api_key = key if isinstance(key, str) else ""
+                self._stored_key_expires = time.monotonic() + 1.0  # the store's copy decides the age
+                SCRUBBER.add(self._proxy_api_key)
+            return self._proxy_api_key
         reader = getattr(self.store, "proxy_api_key", None)
         if reader is not None and time.monotonic() >= self._stored_key_expires:
             self._proxy_api_key = await reader() or ""

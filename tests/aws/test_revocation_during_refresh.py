@@ -51,9 +51,10 @@ def stored_refresh_token(document: dict[str, Any], layout: str) -> str:
     return document["refreshToken"] if layout == "single" else document["accounts"][0]["refreshToken"]
 
 
-@pytest.mark.parametrize("cli_lease", [True, False], ids=["cli-with-lease", "cli-without-table"])
+@pytest.mark.parametrize("where", ["env", "secret", "nowhere"],
+                         ids=["cli-table-from-env", "cli-table-from-secret", "cli-without-table"])
 @pytest.mark.parametrize("layout", ["single", "accounts"])
-def test_a_revocation_during_a_refresh_stays_revoked(aws: str, tmp_path: Path, layout: str, cli_lease: bool) -> None:
+def test_a_revocation_during_a_refresh_stays_revoked(aws: str, tmp_path: Path, layout: str, where: str) -> None:
     from gateway.accounts.stores import SecretAccountTokenStore
     from gateway.stores.secrets_manager import SecretsManagerTokenStore
 
@@ -61,6 +62,8 @@ def test_a_revocation_during_a_refresh_stays_revoked(aws: str, tmp_path: Path, l
     home.mkdir()
     table = create_table()
     document: dict[str, Any] = {"proxyApiKey": "owner-key-0123456789"}
+    if where == "secret":  # a deployment whose gateway has written the secret once: the CLI finds the lease there
+        document["stateTable"] = table
     if layout == "single":
         document.update(credentials("refresh-0"))
     else:
@@ -80,7 +83,7 @@ def test_a_revocation_during_a_refresh_stays_revoked(aws: str, tmp_path: Path, l
     async def refresh_while_revoking(creds: Credentials) -> Credentials:
         """The upstream refresh, slow enough that the CLI's revocation runs in the middle of it."""
         revoke = asyncio.create_task(asyncio.to_thread(run_cli, aws, home, "keys", "revoke", "alice",
-                                                       "--secret-id", secret, table=table if cli_lease else ""))
+                                                       "--secret-id", secret, table=table if where == "env" else ""))
         revocations.append(revoke)
         await asyncio.wait([revoke], timeout=3.0)  # done unless it waits for the lease this refresh holds
         return creds.rotated(access_token="access-1", refresh_token="refresh-1",

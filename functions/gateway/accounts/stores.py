@@ -155,13 +155,14 @@ class SecretAccountTokenStore(SecretsManagerTokenStore):
                 release_write_lease(dynamodb, self.table_name, owner)
 
 
-def hold_write_lease(dynamodb: Any, table: str, owner: str) -> bool:
+def hold_write_lease(dynamodb: Any, table: str, owner: str, *, wait_seconds: float = WRITE_LEASE_SECONDS,
+                     required: bool = False) -> bool:
     """Take `lease#secret-write` (waiting a few seconds for another writer), for every read-merge-write of a secret
     with `accounts`: instances writing rotated tokens and the CLI editing the list. False when there is no table or it
     cannot be used (the write then goes ahead unguarded, as a single writer's would)."""
     if dynamodb is None or not table:
         return False
-    deadline = time.time() + WRITE_LEASE_SECONDS
+    deadline = time.time() + wait_seconds
     delay = 0.05
     while True:
         now = time.time()
@@ -176,22 +177,31 @@ def hold_write_lease(dynamodb: Any, table: str, owner: str) -> bool:
             return True
         except aws_errors() as error:
             if not is_client_error(error, "ConditionalCheckFailedException"):
+                if required:
+                    raise
                 log.warning("secret write lease unavailable (%s); writing without it", type(error).__name__)
                 return False
         if now > deadline:
-            log.warning("secret write lease still held after %s s; writing without it", WRITE_LEASE_SECONDS)
+            if required:
+                raise AccountsError(f"the secret is being written by someone else (its lease in {table} is held for "
+                                    f"over {wait_seconds:.0f} s); try again")
+            log.warning("secret write lease still held after %s s; writing without it", wait_seconds)
             return False
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
 
 
 def release_write_lease(dynamodb: Any, table: str, owner: str) -> None:
+    """Give the lease back and stamp its marker (`done_at`, in one transaction): a refreshing instance whose copy of
+    the secret is older than this write then reads the secret again before writing it."""
     try:
-        dynamodb.delete_item(
-            TableName=table, Key={"pk": {"S": WRITE_LEASE_KEY}},
-            ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":owner": {"S": owner}},
-        )
+        dynamodb.transact_write_items(TransactItems=[
+            {"Delete": {"TableName": table, "Key": {"pk": {"S": WRITE_LEASE_KEY}},
+                        "ConditionExpression": "#owner = :owner", "ExpressionAttributeNames": {"#owner": "owner"},
+                        "ExpressionAttributeValues": {":owner": {"S": owner}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": f"{WRITE_LEASE_KEY}#done"},
+                                                  "done_at": {"N": f"{time.time():.3f}"}}}},
+        ])
     except aws_errors():
         pass  # it expires by itself
 

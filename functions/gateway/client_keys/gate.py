@@ -113,7 +113,8 @@ class ClientGate:
         if path is not None:
             registry = KeyRegistry(FileKeySource(path), LOCAL_FILE_MAX_AGE)
         elif settings.kiro_secret_id:
-            registry = KeyRegistry(SecretKeySource(settings.kiro_secret_id), settings.client_keys_cache_seconds)
+            registry = KeyRegistry(SecretKeySource(settings.kiro_secret_id, max_age=settings.client_keys_cache_seconds),
+                                   settings.client_keys_cache_seconds)
         limiter: Limiter
         if settings.kiro_state_table:
             from gateway.client_keys.dynamo_limiter import DynamoLimiter
@@ -124,6 +125,14 @@ class ClientGate:
         return cls(registry, limiter, failures_per_minute=settings.auth_failures_per_minute,
                    block_seconds=settings.auth_block_seconds, slot_lease=settings.client_key_slot_lease_seconds,
                    trusted=parse_trusted(settings.trusted_proxy_ips), behind_web_adapter=bool(settings.aws_lwa_port))
+
+    def use_store(self, store: object) -> None:
+        """Read the key ring from the token store's copy of the secret (no read of its own)."""
+        source = self.registry.source if self.registry is not None else None
+        if isinstance(source, SecretKeySource) and source.use_store(store):
+            # The store's copy decides when AWS is asked (once it is CLIENT_KEYS_CACHE_SECONDS old); the ring is
+            # rebuilt from that copy every second, so a revocation takes effect within that interval, not twice it.
+            self.registry.max_age = LOCAL_FILE_MAX_AGE
 
     async def admit(self, request: Request, proxy_api_key: Callable[[], Awaitable[str]]) -> Caller:
         """Authenticate and count the request; raises GatewayError (401 or 429) when it may not go on."""
