@@ -87,6 +87,7 @@ class GatewayRuntime:
         self.kiro: KiroClient | None = first.kiro if first is not None else None  # the first account's client
         self.auth: AuthManager | None = first.auth if first is not None else None
         self.usage: UsageService = build_usage_service(settings, None)
+        self._prefetched = not settings.kiro_state_table  # a new instance's first state reads: one call
         self.conversion = ConversionOptions(
             tool_description_max_length=settings.tool_description_max_length,
             max_payload_bytes=settings.kiro_max_payload_bytes,
@@ -157,6 +158,7 @@ class GatewayRuntime:
         """Resolve the model, then open the answer on an account (failing over to the next one before the commit
         boundary when an account is throttled, exhausted, suspended or refused: `gateway.accounts.pool`)."""
         pool = self.require_pool()
+        await self.prefetch_state()
         catalog = await self.models.catalog()
         model = catalog.resolve(conversation.model)
         schema = model.request_fields_schema
@@ -171,6 +173,30 @@ class GatewayRuntime:
             return answer
 
         return await pool.run(attempt)
+
+    async def prefetch_state(self) -> None:
+        """On a new instance, before its first answer: the catalogue item and the accounts' states in one
+        BatchGetItem (see `gateway.stores.state_prefetch`); each store then serves its primed item instead of reading
+        it. Nothing on later calls."""
+        if self._prefetched or self.pool is None:
+            return
+        self._prefetched = True
+        # lazy: only deployments with a state table load the prefetch (and boto3)
+        from gateway.stores.dynamo_models import item_key
+        from gateway.stores.state_prefetch import prefetch, state_client
+
+        pool = self.pool
+        primed: dict[str, Callable[[Any], None]] = {}
+        cache = self.models.cache
+        key = await self.models.cache_key()
+        prime_catalog = getattr(cache, "prime", None)
+        if prime_catalog is not None and not self.models.holds(key):
+            primed[item_key(key)] = lambda item: prime_catalog(key, item)
+        prime_state = getattr(pool.health, "prime", None)
+        if prime_state is not None:
+            for account in pool.accounts:
+                primed[f"account#{account.name}"] = lambda item, name=account.name: prime_state(name, item)
+        await prefetch(self.settings.kiro_state_table, state_client(), primed)
 
     async def _open_on(self, kiro: KiroClient, conversation: Conversation, model: ResolvedModel,
                        schema: dict[str, Any] | None, upstream_entry: dict[str, Any] | None,

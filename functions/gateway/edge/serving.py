@@ -61,6 +61,7 @@ async def open_answer(request: Request, runtime: GatewayRuntime, conversation: C
     """Open the upstream answer; failures before the commit boundary propagate as GatewayErrors (HTTP errors)."""
     record = record_of(request)
     record.update(model=conversation.model, stream=conversation.stream)
+    await runtime.prefetch_state()  # a new instance: catalogue and account states in one call
     with contextlib.suppress(Exception):  # counted under Kiro's model id even when the answer fails to open
         record.update(kiro_model=(await runtime.models.catalog()).resolve(conversation.model).kiro_id)
     stats = AnswerStats()
