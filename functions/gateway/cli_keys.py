@@ -32,8 +32,8 @@ from gateway.client_keys.records import (
 )
 
 _LIMIT_FLAGS = (("rpm", int, "requests per minute"), ("concurrency", int, "requests at the same time"),
-                ("daily_credits", float, "Kiro credits per UTC day (budget; enforcement pending)"),
-                ("monthly_credits", float, "Kiro credits per UTC month (budget; enforcement pending)"))
+                ("daily_credits", float, "Kiro credits per UTC day (budget, enforced)"),
+                ("monthly_credits", float, "Kiro credits per UTC month (budget, enforced)"))
 
 
 class CliError(Exception):
