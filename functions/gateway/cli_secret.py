@@ -254,7 +254,7 @@ def _push(args: argparse.Namespace) -> int:
     except Exception as error:
         raise CliError(f"Could not take the secret's write lease: {_aws_message(error)}") from None
     try:
-        announce = _write_push(args, client, secret_id, creds, settings)
+        announce = _write_push(args, client, secret_id, creds, settings, table)
     finally:
         if held:
             release_write_lease(dynamodb, table, owner)
@@ -275,7 +275,8 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_push(args: argparse.Namespace, client: Any, secret_id: str, creds: Any, settings: Any) -> str | None:
+def _write_push(args: argparse.Namespace, client: Any, secret_id: str, creds: Any, settings: Any,
+                table: str) -> str | None:
     """Read the secret, put the pushed credentials (and the client API key) into it, write it; returns the client
     API key to show once, if any."""
     from datetime import UTC, datetime
@@ -293,6 +294,8 @@ def _write_push(args: argparse.Namespace, client: Any, secret_id: str, creds: An
     if creds.scopes:
         document["scopes"] = creds.scopes
     document["pushedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if table:
+        document["stateTable"] = table  # every later writer finds the lease from the secret alone
 
     stored_key = existing.get("proxyApiKey") if isinstance(existing.get("proxyApiKey"), str) else ""
     announce: str | None = None

@@ -218,6 +218,8 @@ def update_secret(secrets: Any, dynamodb: Any, table: str, secret_id: str,
         if not isinstance(latest, dict):
             raise AccountsError(f"The secret {secret_id} does not hold a JSON object")
         document = change(latest)
+        if table:
+            document["stateTable"] = table  # every later writer finds the lease from the secret alone
         secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps(document, separators=(",", ":")))
         return document
     finally:
