@@ -1,11 +1,12 @@
 """Daily and monthly credit budgets of a client key: checked before a request starts.
 
-Credits are the ones Kiro's metering events reported, counted per client-key name per UTC day by the usage
-counters (`gateway.usage`, the same figures `GET /v1/usage` shows). A budget is checked against what the key has
-spent before the request starts: requests already running when the budget runs out finish (their credits are known
-only at their end), so a key can overshoot by the cost of the answers it had in flight — bounded by its concurrency
-limit. A used-up budget is a 429 in the client's shape with `Retry-After` (seconds to the next UTC day or month)
-and a message naming the budget; nothing is sent upstream.
+Credits are the ones Kiro's metering events reported. On the state table a key's spending is kept on its own item
+and checked in the admission write (`gateway.client_keys.dynamo_limiter`); locally it is what the usage counters
+(`gateway.usage`, the figures `GET /v1/usage` shows) hold per key and UTC day. A budget is checked against what the
+key has spent before the request starts: requests already running when the budget runs out finish (their credits are
+known only at their end), so a key can overshoot by the cost of the answers it had in flight — bounded by its
+concurrency limit. A used-up budget is a 429 in the client's shape with `Retry-After` (seconds to the next UTC day
+or month) and a message naming the budget; nothing is sent upstream.
 """
 
 from __future__ import annotations

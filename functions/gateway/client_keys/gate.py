@@ -10,8 +10,10 @@ In order, before anything is read or sent upstream:
    `AUTH_BLOCK_SECONDS`), and a 401. A revoked or expired key is a 401 too, but not counted: it is a known key that
    stopped working, not a guess, and must not lock out an office;
 3. for generation requests (chat completions, messages, responses; not `/v1/models` or `count_tokens`) of a named
-   key: its rpm window, its credit budget (`budget.check_budget`), then a concurrency slot, held until the
-   response has ended (`SlotReleaseMiddleware`), the client's hang-up included.
+   key: its rpm (a sliding 60 s), a concurrency slot and, on the state table, its credit budget, in ONE atomic step
+   of the limiter (`admit_key`: one conditional write); the slot is held until the response has ended
+   (`SlotReleaseMiddleware`, which also adds the answer's credits to the key's spending), the client's hang-up
+   included. Without the table, budgets are checked against the local usage counters (`budget.check_budget`).
 
 Refusals are `GatewayError(RATE_LIMIT)`: 429 in the client's shape, `Retry-After`, a message naming the limit. The
 caller's key name goes on the request record (`client_key`, for the request log, metrics and usage counters) and on
