@@ -48,6 +48,7 @@ async def require_api_key(request: Request) -> None:
     """The client key check, its limits and the failed-authentication throttle (gateway.client_keys.gate)."""
     runtime = await runtime_of(request)
     gate: ClientGate = request.app.state.client_gate
+    gate.use_store(runtime.store)
     await gate.admit(request, runtime.proxy_api_key)
 
 

@@ -54,6 +54,19 @@ class ModelService:
             self._catalogs[key] = (catalog, self._clock() + lifetime)
             return catalog
 
+    @property
+    def cache(self) -> ModelCache:
+        return self._cache
+
+    async def cache_key(self) -> str:
+        """The account key the catalogue is cached under (for `gateway.stores.state_prefetch`)."""
+        return await self._account_key()
+
+    def holds(self, key: str) -> bool:
+        """Whether this instance holds a current catalogue for `key` (no read needed)."""
+        held = self._catalogs.get(key)
+        return held is not None and self._clock() < held[1]
+
     async def _account_key(self) -> str:
         if self._account is None:
             return ""

@@ -193,3 +193,8 @@ def record_key_refusal(client_key: str, limit: str) -> None:
 def record_auth_failure(blocked: bool) -> None:
     """AuthFailures (and AuthBlocks when this failure blocked its address); no address or key is recorded."""
     _emit("authentication", {}, {"AuthFailures": 1, **({"AuthBlocks": 1} if blocked else {})})
+
+
+def record_state_table_unavailable(check: str) -> None:
+    """StateTableUnavailable with dimension `check`: a check that could not reach DynamoDB (the outage policy)."""
+    _emit("outage", {"check": str(check)[:64]}, {"StateTableUnavailable": 1})

@@ -84,6 +84,7 @@ class GatewayRuntime:
         self.credentials_problem = credentials_problem
         self.models = models
         self.usage: UsageService = build_usage_service(settings, None)
+        self._prefetched = not settings.kiro_state_table  # a new instance's first state reads: one call
         self.conversion = ConversionOptions(
             tool_description_max_length=settings.tool_description_max_length,
             max_payload_bytes=settings.kiro_max_payload_bytes,
@@ -116,9 +117,19 @@ class GatewayRuntime:
 
     async def proxy_api_key(self) -> str:
         """The client API key: PROXY_API_KEY, else the one kept beside the credentials (the Lambda secret),
-        re-read every `STORED_KEY_SECONDS` so that a rotated key takes effect without recycling instances."""
+        re-read every `STORED_KEY_SECONDS` so that a rotated key takes effect without recycling instances (within
+        60 s: the secret's copy is read again once it is that old, and that read serves the credentials and the key
+        ring too)."""
         if self.settings.proxy_api_key:
             return self.settings.proxy_api_key
+        fresh_document = getattr(self.store, "fresh_document", None)
+        if fresh_document is not None:
+            if time.monotonic() >= self._stored_key_expires:
+                key = (await fresh_document(STORED_KEY_SECONDS)).get("proxyApiKey")
+                self._proxy_api_key = key if isinstance(key, str) else ""
+                self._stored_key_expires = time.monotonic() + 1.0  # the store's copy decides the age
+                SCRUBBER.add(self._proxy_api_key)
+            return self._proxy_api_key
         reader = getattr(self.store, "proxy_api_key", None)
         if reader is not None and time.monotonic() >= self._stored_key_expires:
             self._proxy_api_key = await reader() or ""
@@ -139,6 +150,7 @@ class GatewayRuntime:
         """Resolve the model, then open the answer on an account (failing over to the next one before the commit
         boundary when an account is throttled, exhausted, suspended or refused: `gateway.accounts.pool`)."""
         pool = self.require_pool()
+        await self.prefetch_state()
         catalog = await self.models.catalog()
         model = catalog.resolve(conversation.model)
         schema = model.request_fields_schema
@@ -162,6 +174,30 @@ class GatewayRuntime:
                 tokens = await anyio.to_thread.run_sync(estimate_input_tokens, conversation)
                 error.anthropic_message = prompt_too_long_message(tokens, model.max_input_tokens)
             raise
+
+    async def prefetch_state(self) -> None:
+        """On a new instance, before its first answer: the catalogue item and the accounts' states in one
+        BatchGetItem (see `gateway.stores.state_prefetch`); each store then serves its primed item instead of reading
+        it. Nothing on later calls."""
+        if self._prefetched or self.pool is None:
+            return
+        self._prefetched = True
+        # lazy: only deployments with a state table load the prefetch (and boto3)
+        from gateway.stores.dynamo_models import item_key
+        from gateway.stores.state_prefetch import prefetch, state_client
+
+        pool = self.pool
+        primed: dict[str, Callable[[Any], None]] = {}
+        cache = self.models.cache
+        key = await self.models.cache_key()
+        prime_catalog = getattr(cache, "prime", None)
+        if prime_catalog is not None and not self.models.holds(key):
+            primed[item_key(key)] = lambda item: prime_catalog(key, item)
+        prime_state = getattr(pool.health, "prime", None)
+        if prime_state is not None:
+            for account in pool.accounts:
+                primed[f"account#{account.name}"] = lambda item, name=account.name: prime_state(name, item)
+        await prefetch(self.settings.kiro_state_table, state_client(), primed)
 
     async def _open_on(self, kiro: KiroClient, conversation: Conversation, model: ResolvedModel,
                        schema: dict[str, Any] | None, upstream_entry: dict[str, Any] | None,

@@ -82,7 +82,7 @@ class Settings:
     account_throttle_repeat_cooldown: float = 60.0  # ... when it was throttled again soon after its last rest
     account_error_cooldown: float = 30.0  # ... after its token service failed (network, 5xx)
     account_suspended_retry: float = 0.0  # seconds before a suspended account is tried again; 0 = until enabled
-    account_state_cache_seconds: float = 0.0  # how long an instance reuses the shared account states it read
+    account_state_cache_seconds: float = 5.0  # how long an instance reuses the shared account states it read
     # upstream
     kiro_api_host: str = "runtime"  # "runtime" (runtime.{region}.kiro.dev) or "q" (q.{region}.amazonaws.com)
     kiro_api_base_url: str = ""  # overrides the chat base URL, and the management one unless the next is set

@@ -73,7 +73,9 @@ DOCS: dict[str, tuple[str, str]] = {
                                "5xx)."),
     "account_suspended_retry": ("Accounts", "Seconds before a suspended account is tried again; 0 = until "
                                 "`kiro-gateway accounts enable`."),
-    "account_state_cache_seconds": ("Accounts", "How long an instance reuses the shared account states it read."),
+    "account_state_cache_seconds": ("Accounts", "How long an instance reuses the shared account states it read: a "
+                                    "few seconds of staleness can cost one more request to a throttled account, and "
+                                    "saves a state-table read before every answer."),
     "kiro_api_host": ("Upstream endpoints", "Chat host kind: `runtime` (`runtime.{region}.kiro.dev`) or `q` "
                       "(`q.{region}.amazonaws.com`)."),
     "kiro_api_base_url": ("Upstream endpoints", "Overrides the chat base URL, and the management one unless "

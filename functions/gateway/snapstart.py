@@ -17,8 +17,11 @@ What the hooks do:
   sockets and TLS state, credentials of the snapshot's moment, the same random state everywhere.
 
 The routes exist only when those variables are set (the template sets them only with SnapStart on): a local
-`kiro-gateway serve` and the buffered function have none. A stray call is harmless: the next request rebuilds what
-was dropped (one Secrets Manager read), and a Lambda instance serves one request at a time.
+`kiro-gateway serve` and the buffered function have none. They do not rely on the adapter alone to keep outsiders
+away: a call is answered only when it comes from the loopback interface and carries no `x-amzn-request-context`
+(the adapter adds that header to every request it forwards from the Function URL; its own lifecycle calls have
+none); anything else gets 403. A stray call would be harmless anyway: the next request rebuilds what was dropped
+(one Secrets Manager read), and a Lambda instance serves one request at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import os
 import random
 from collections.abc import Callable, Mapping
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from gateway.runtime_holder import RuntimeHolder
@@ -76,6 +79,16 @@ class SnapStartHooks:
         log.info("snapstart: restored; HTTP client and credentials are rebuilt on the next request")
 
 
+_FORBIDDEN = JSONResponse({"error": "forbidden"}, status_code=403)
+_LOOPBACK = ("127.", "::1")
+
+
+def from_inside(request: Request) -> bool:
+    """A lifecycle call of the adapter: from the loopback interface, and not a forwarded Function URL request."""
+    peer = request.client.host if request.client else ""
+    return peer.startswith(_LOOPBACK) and "x-amzn-request-context" not in request.headers
+
+
 def install(app: FastAPI, holder: RuntimeHolder, environ: Mapping[str, str] | None = None) -> SnapStartHooks | None:
     """Add the hook routes the adapter is configured to call (none when the variables are unset)."""
     env = os.environ if environ is None else environ
@@ -84,11 +97,15 @@ def install(app: FastAPI, holder: RuntimeHolder, environ: Mapping[str, str] | No
         return None
     hooks = SnapStartHooks(holder)
 
-    async def before_checkpoint() -> JSONResponse:
+    async def before_checkpoint(request: Request) -> JSONResponse:
+        if not from_inside(request):
+            return _FORBIDDEN
         await hooks.before_checkpoint()
         return JSONResponse({"status": "ok", "hook": "before-checkpoint"})
 
-    async def after_restore() -> JSONResponse:
+    async def after_restore(request: Request) -> JSONResponse:
+        if not from_inside(request):
+            return _FORBIDDEN
         await hooks.after_restore()
         return JSONResponse({"status": "ok", "hook": "after-restore"})
 

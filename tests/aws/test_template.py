@@ -272,7 +272,7 @@ def test_iam_policies_grant_exactly_the_secret_and_the_table(transformed):
         },
         json.dumps({"Fn::GetAtt": ["StateTable", "Arn"]}): {
             "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-            "dynamodb:BatchGetItem",
+            "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
         },
     }
     for role_name in ("GatewayFunctionRole", "BufferedFunctionRole"):

@@ -138,3 +138,24 @@ def test_hook_routes_stay_out_of_the_openapi_schema(settings):
     app = create_app(settings)
     install(app, app.state.runtime, {BEFORE_CHECKPOINT_ENV: "/x/before", AFTER_RESTORE_ENV: "/x/after"})
     assert not any(path.startswith("/x/") for path in app.openapi()["paths"])
+
+
+def test_hook_routes_answer_only_the_adapter(settings, hook_env):
+    """A forwarded Function URL request (it carries the adapter's request context) or a peer that is not loopback
+    gets 403 and runs no hook; the adapter's own call (loopback, no context) runs it."""
+    app = create_app(settings)
+    hooks: SnapStartHooks = app.state.snapstart
+
+    async def scenario() -> None:
+        outside = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 40000)),
+                                    base_url="http://gateway")
+        async with outside, _client(app) as inside:
+            assert (await outside.post(AFTER)).status_code == 403
+            forwarded = await inside.post(AFTER, headers={"x-amzn-request-context": '{"http":{"sourceIp":"1.2.3.4"}}'})
+            assert forwarded.status_code == 403
+            assert hooks.restores == 0
+            assert (await inside.post(AFTER)).status_code == 200
+        await app.state.runtime.aclose()
+
+    asyncio.run(scenario())
+    assert hooks.restores == 1

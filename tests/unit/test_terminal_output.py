@@ -67,16 +67,17 @@ def test_log_format_choice(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_memory_limiter_reports_the_window_it_counted_in() -> None:
     now = [1000.0]
-    limiter = MemoryLimiter(clock=lambda: now[0])
+    limiter = MemoryLimiter(clock=lambda: now[0], wall=lambda: now[0] + 4000.0)
     states = []
     for _ in range(3):
-        verdict = asyncio.run(limiter.hit("ckrate#k", 3, 60.0))
-        states.append(verdict.state(3, 5000.0))
+        states.append(asyncio.run(limiter.admit_key("k", 3, None, 60.0)).rate)
         now[0] += 10
     assert [state.remaining for state in states] == [2, 1, 0]
-    assert [state.reset_at for state in states] == [5060.0, 5050.0, 5040.0]  # one window, opened by the first
-    refused = asyncio.run(limiter.hit("ckrate#k", 3, 60.0))
-    assert not refused.allowed and refused.state(3, 5000.0) == RateLimitState(3, 0, 5030.0)
+    # fully replenished when the newest admission has left the sliding 60 s
+    assert [state.reset_at for state in states] == [5060.0, 5070.0, 5080.0]
+    refused = asyncio.run(limiter.admit_key("k", 3, None, 60.0))
+    assert refused.refused == "rpm" and refused.retry_after == 30.0  # the oldest admission leaves first
+    assert refused.rate == RateLimitState(3, 0, 5080.0)
 
 
 def test_headers_of_both_conventions() -> None:

@@ -218,7 +218,10 @@ async def _from_secret(settings: Settings, http: httpx.AsyncClient, key_store: T
     if not configs:
         raise CredentialsNotFound(f"The secret {settings.kiro_secret_id} holds an empty account list: add one with "
                                   "`kiro-gateway accounts add` or `kiro-gateway login --device --push`.")
-    accounts = _configured_accounts(
-        settings, http, configs,
-        lambda config: SecretAccountTokenStore(settings.kiro_secret_id, settings.kiro_state_table, config.name))
+    def account_store(config: AccountConfig) -> SecretAccountTokenStore:
+        store = SecretAccountTokenStore(settings.kiro_secret_id, settings.kiro_state_table, config.name)
+        store.share_read(key_store)  # the secret was just read: a new instance reads it once, not once per account
+        return store
+
+    accounts = _configured_accounts(settings, http, configs, account_store)
     return _pool(settings, accounts, shared_health(settings))

@@ -22,12 +22,13 @@ from gateway.stores.aws_clients import aws_errors, is_client_error
 from gateway.stores.base import Credentials, CredentialsNotFound
 from gateway.stores.credential_files import utc_now
 from gateway.stores.local import Clock, _LocalTokenStore, atomic_write_json
+from gateway.stores.refresh_lease import LEASE_KEY
 from gateway.stores.secret_document import credentials_from_document, document_with_credentials
 from gateway.stores.secrets_manager import SecretsManagerTokenStore
 
 log = logging.getLogger(__name__)
 
-WRITE_LEASE_KEY = "lease#secret-write"
+WRITE_LEASE_KEY = LEASE_KEY  # one write lease for every writer of the secret, whatever its layout
 WRITE_LEASE_SECONDS = 15
 _TOKEN_FIELDS = ("refreshToken", "accessToken", "expiresAt", "profileArn", "region", "clientId", "clientSecret")
 _VERSION_NAMESPACE = uuid.UUID("0d7c8a0e-3f57-4f8e-9a43-2a3f1c9b6e15")
@@ -154,13 +155,14 @@ class SecretAccountTokenStore(SecretsManagerTokenStore):
                 release_write_lease(dynamodb, self.table_name, owner)
 
 
-def hold_write_lease(dynamodb: Any, table: str, owner: str) -> bool:
+def hold_write_lease(dynamodb: Any, table: str, owner: str, *, wait_seconds: float = WRITE_LEASE_SECONDS,
+                     required: bool = False) -> bool:
     """Take `lease#secret-write` (waiting a few seconds for another writer), for every read-merge-write of a secret
     with `accounts`: instances writing rotated tokens and the CLI editing the list. False when there is no table or it
     cannot be used (the write then goes ahead unguarded, as a single writer's would)."""
     if dynamodb is None or not table:
         return False
-    deadline = time.time() + WRITE_LEASE_SECONDS
+    deadline = time.time() + wait_seconds
     delay = 0.05
     while True:
         now = time.time()
@@ -175,22 +177,31 @@ def hold_write_lease(dynamodb: Any, table: str, owner: str) -> bool:
             return True
         except aws_errors() as error:
             if not is_client_error(error, "ConditionalCheckFailedException"):
+                if required:
+                    raise
                 log.warning("secret write lease unavailable (%s); writing without it", type(error).__name__)
                 return False
         if now > deadline:
-            log.warning("secret write lease still held after %s s; writing without it", WRITE_LEASE_SECONDS)
+            if required:
+                raise AccountsError(f"the secret is being written by someone else (its lease in {table} is held for "
+                                    f"over {wait_seconds:.0f} s); try again")
+            log.warning("secret write lease still held after %s s; writing without it", wait_seconds)
             return False
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
 
 
 def release_write_lease(dynamodb: Any, table: str, owner: str) -> None:
+    """Give the lease back and stamp its marker (`done_at`, in one transaction): a refreshing instance whose copy of
+    the secret is older than this write then reads the secret again before writing it."""
     try:
-        dynamodb.delete_item(
-            TableName=table, Key={"pk": {"S": WRITE_LEASE_KEY}},
-            ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":owner": {"S": owner}},
-        )
+        dynamodb.transact_write_items(TransactItems=[
+            {"Delete": {"TableName": table, "Key": {"pk": {"S": WRITE_LEASE_KEY}},
+                        "ConditionExpression": "#owner = :owner", "ExpressionAttributeNames": {"#owner": "owner"},
+                        "ExpressionAttributeValues": {":owner": {"S": owner}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": f"{WRITE_LEASE_KEY}#done"},
+                                                  "done_at": {"N": f"{time.time():.3f}"}}}},
+        ])
     except aws_errors():
         pass  # it expires by itself
 
@@ -207,6 +218,8 @@ def update_secret(secrets: Any, dynamodb: Any, table: str, secret_id: str,
         if not isinstance(latest, dict):
             raise AccountsError(f"The secret {secret_id} does not hold a JSON object")
         document = change(latest)
+        if table:
+            document["stateTable"] = table  # every later writer finds the lease from the secret alone
         secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps(document, separators=(",", ":")))
         return document
     finally:

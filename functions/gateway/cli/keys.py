@@ -106,12 +106,15 @@ class _Place:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.secret: tuple[Any, str] | None = None
+        self.table, self.dynamodb = "", None
         self.path: Path | None = None
         self.default_key = ""  # PROXY_API_KEY / proxyApiKey: listed as the unlimited key "default"
         where = locate(StackRef.from_args(args))
         if isinstance(where, DeployedStack):
             self.secret = (where.secrets, where.secret_id)
             self.describe = f"the secret {where.secret_id}"
+            self.table = where.lease_table()  # the write lease shared with the gateway's refresh
+            self.dynamodb = where.session.client("dynamodb") if self.table else None
         else:
             path = where.settings.client_keys_path
             if path is None:
@@ -138,7 +141,7 @@ class _Place:
     def edit(self, change: Callable[[KeyRing], KeyRing]) -> KeyRing:
         try:
             if self.secret is not None:
-                return editing.edit_secret(*self.secret, change)
+                return editing.edit_secret(*self.secret, change, dynamodb=self.dynamodb, table=self.table)
             assert self.path is not None
             return editing.edit_file(self.path, change)
         except KeyRecordError:

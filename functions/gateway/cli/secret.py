@@ -21,9 +21,11 @@ from typing import Any
 
 from gateway.accounts.config import AccountsError, api_key_entry
 from gateway.accounts.edit import push_entry
+from gateway.accounts.stores import hold_write_lease, release_write_lease
 from gateway.cli.console import mask_value, read_api_key
 from gateway.cli.errors import CliError
 from gateway.cli.state import DeployedStack, StackRef, aws_message, load_settings, stack_arguments
+from gateway.client_keys.editing import CLI_LEASE_WAIT
 from gateway.stores.base import CredentialsNotFound
 from gateway.stores.secret_document import document_with_credentials
 from gateway.stores.sources import build_token_store
@@ -115,36 +117,21 @@ def _push(args: argparse.Namespace) -> int:
 
     creds, settings, source = _local_credentials()
     stack = DeployedStack(StackRef.from_args(args))
-    secret_id, client = stack.secret_id, stack.secrets
-    existing = stack.read_secret()
-
-    # Start from what is stored minus the old credential fields (a desktop login must not keep a stale clientSecret).
-    document = {k: v for k, v in existing.items() if k not in _CREDENTIAL_FIELDS}
-    document = document_with_credentials(document, creds)
-    document["region"] = creds.region or settings.kiro_region
-    if creds.profile_arn or settings.profile_arn:
-        document["profileArn"] = creds.profile_arn or settings.profile_arn
-    if creds.scopes:
-        document["scopes"] = creds.scopes
-    document["pushedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    stored_key = existing.get("proxyApiKey") if isinstance(existing.get("proxyApiKey"), str) else ""
-    announce: str | None = None
-    if args.api_key:
-        document["proxyApiKey"] = args.api_key
-    elif args.rotate_api_key or not stored_key:
-        document["proxyApiKey"] = secrets.token_urlsafe(32)
-        announce = document["proxyApiKey"]
-    else:
-        document["proxyApiKey"] = stored_key
-        if "pushedAt" not in existing:
-            # The first push after `sam deploy`: the key CloudFormation generated has never been shown.
-            announce = stored_key
-
+    secret_id = stack.secret_id
+    # The secret's write lease (shared with the gateway's refresh and `keys`): nobody writes between our read and
+    # our write, so neither a rotated client key nor a revocation is lost.
+    table = stack.lease_table(stack.read_secret())
+    dynamodb = stack.session.client("dynamodb") if table else None
+    owner = secrets.token_hex(16)
     try:
-        client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(document, separators=(",", ":")))
+        held = hold_write_lease(dynamodb, table, owner, wait_seconds=CLI_LEASE_WAIT, required=True)
     except Exception as error:
-        raise CliError(f"Could not write the secret {secret_id}: {aws_message(error)}") from None
+        raise CliError(f"Could not take the secret's write lease: {aws_message(error)}") from None
+    try:
+        announce = _write_push(args, stack, creds, settings, table)
+    finally:
+        if held:
+            release_write_lease(dynamodb, table, owner)
 
     kind = "AWS SSO OIDC" if creds.auth_type == "aws_sso_oidc" else "Kiro desktop"
     print(f"Pushed Kiro credentials from {source} ({kind} refresh) to {secret_id}")
@@ -160,6 +147,43 @@ def _push(args: argparse.Namespace) -> int:
     print("Note: the gateway and this machine now share one refresh token chain; a refresh on either side rotates "
           "it for both. If the gateway reports invalid credentials, log in again here and re-run this command.")
     return 0
+
+
+def _write_push(args: argparse.Namespace, stack: DeployedStack, creds: Any, settings: Any, table: str) -> str | None:
+    """Read the secret, put the pushed credentials (and the client API key) into it, write it; returns the client
+    API key to show once, if any. Runs under the secret's write lease."""
+    existing = stack.read_secret()
+    # Start from what is stored minus the old credential fields (a desktop login must not keep a stale clientSecret).
+    document = {k: v for k, v in existing.items() if k not in _CREDENTIAL_FIELDS}
+    document = document_with_credentials(document, creds)
+    document["region"] = creds.region or settings.kiro_region
+    if creds.profile_arn or settings.profile_arn:
+        document["profileArn"] = creds.profile_arn or settings.profile_arn
+    if creds.scopes:
+        document["scopes"] = creds.scopes
+    document["pushedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if table:
+        document["stateTable"] = table  # every later writer finds the lease from the secret alone
+
+    stored_key = existing.get("proxyApiKey") if isinstance(existing.get("proxyApiKey"), str) else ""
+    announce: str | None = None
+    if args.api_key:
+        document["proxyApiKey"] = args.api_key
+    elif args.rotate_api_key or not stored_key:
+        document["proxyApiKey"] = secrets.token_urlsafe(32)
+        announce = document["proxyApiKey"]
+    else:
+        document["proxyApiKey"] = stored_key
+        if "pushedAt" not in existing:
+            # The first push after `sam deploy`: the key CloudFormation generated has never been shown.
+            announce = stored_key
+
+    try:
+        stack.secrets.put_secret_value(SecretId=stack.secret_id,
+                                       SecretString=json.dumps(document, separators=(",", ":")))
+    except Exception as error:
+        raise CliError(f"Could not write the secret {stack.secret_id}: {aws_message(error)}") from None
+    return announce
 
 
 def push_account(where: StackRef, entry: dict[str, Any], done: str, say: Callable[[str], None] = print) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tomllib
 from dataclasses import dataclass
 from functools import cached_property
@@ -183,6 +184,13 @@ class DeployedStack:
             return ""
         outputs = {o.get("OutputKey"): o.get("OutputValue") for o in (found[0].get("Outputs") or [])} if found else {}
         return str(outputs.get("TableName") or "")
+
+
+    def lease_table(self, document: dict[str, Any] | None = None) -> str:
+        """The table holding the secret's write lease (shared with the gateway's refresh and every CLI writer): the
+        stack's, else KIRO_STATE_TABLE, else the one the gateway recorded in the secret (`stateTable`), else ""."""
+        stored = str((document or {}).get("stateTable") or "")
+        return self.table() or os.environ.get("KIRO_STATE_TABLE", "") or stored
 
 
 class LocalFiles:

@@ -2,18 +2,28 @@
 
 In order, before anything is read or sent upstream:
 
-1. the caller's address (`source_address`) is refused with 429 while it is blocked for failed authentications;
-2. the presented key is matched, in constant time, against `PROXY_API_KEY` (the unlimited key "default") and the key
-   ring; a missing or unknown key is a failed authentication, counted for the address (the one that reaches
-   `AUTH_FAILURES_PER_MINUTE` blocks it for `AUTH_BLOCK_SECONDS`), and a 401. A revoked or expired key is a 401
-   too, but not counted: it is a known key that stopped working, not a guess, and must not lock out an office;
+1. the presented key is matched, in constant time, against `PROXY_API_KEY` (the unlimited key "default") and the key
+   ring. A valid key passes even from an address blocked for failed authentications: guessing blocks guessing only
+   (locally any web page can make the browser send bad keys to 127.0.0.1, which must not lock out the owner);
+2. a missing or unknown key is refused with 429 while its address (`source_address`) is blocked, else it is a failed
+   authentication, counted for the address (the one that reaches `AUTH_FAILURES_PER_MINUTE` blocks it for
+   `AUTH_BLOCK_SECONDS`), and a 401. A revoked or expired key is a 401 too, but not counted: it is a known key that
+   stopped working, not a guess, and must not lock out an office;
 3. for generation requests (chat completions, messages, responses; not `/v1/models` or `count_tokens`) of a named
-   key: its rpm window, its credit budget (`budget.check_budget`), then a concurrency slot, held until the
-   response has ended (`SlotReleaseMiddleware`), the client's hang-up included.
+   key: its rpm (a sliding 60 s), a concurrency slot and, on the state table, its credit budget, in ONE atomic step
+   of the limiter (`admit_key`: one conditional write); the slot is held until the response has ended
+   (`SlotReleaseMiddleware`, which also adds the answer's credits to the key's spending), the client's hang-up
+   included. Without the table, budgets are checked against the local usage counters (`budget.check_budget`).
 
 Refusals are `GatewayError(RATE_LIMIT)`: 429 in the client's shape, `Retry-After`, a message naming the limit. The
 caller's key name goes on the request record (`client_key`, for the request log, metrics and usage counters) and on
-`request.state.client_key`; the key itself is never recorded.
+`request.state.client_key`; the key itself is never recorded. The admission of a limited key is on
+`request.state.admission` (`Admission`, with `rate_limit: RateLimitState` for rate-limit headers).
+
+When the state table cannot be reached (docs/client-keys.md "When the state table is down"): rpm, concurrency and
+the failed-auth throttle fail open (error log + `StateTableUnavailable` metric): they guard fairness and guessing, and
+refusing every request would turn a table outage into a gateway outage. Budgets fail closed with 503 and
+`Retry-After`: they guard money, and an unverifiable spend is not spent.
 """
 
 from __future__ import annotations
@@ -33,13 +43,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import observability
 from gateway.client_keys import DEFAULT_KEY_NAME
-from gateway.client_keys.budget import check_budget
-from gateway.client_keys.limiter import Limiter, MemoryLimiter, RateLimitState
+from gateway.client_keys.budget import budget_error, check_budget
+from gateway.client_keys.limiter import Budget, Limiter, MemoryLimiter, RateLimitState, Spent
 from gateway.client_keys.records import ClientKey
 from gateway.client_keys.source_address import parse_trusted, source_address
 from gateway.client_keys.sources import FileKeySource, KeyRegistry, SecretKeySource
 from gateway.edge.deps import presented_key, runtime_of
-from gateway.edge.request_log import record_of
+from gateway.edge.request_log import record_of, record_of_scope
 from kiro_core.errors import ErrorKind, GatewayError
 
 if TYPE_CHECKING:
@@ -50,8 +60,17 @@ log = logging.getLogger(__name__)
 GENERATION_PATHS = frozenset({"/v1/chat/completions", "/v1/messages", "/v1/responses"})
 RATE_WINDOW = 60.0  # seconds: rpm and failed authentications are counted per minute
 CONCURRENCY_RETRY_AFTER = 1.0
+BUDGET_RETRY_AFTER = 5.0  # seconds: a 503 for an unverifiable budget (the state table unreachable)
 LOCAL_FILE_MAX_AGE = 1.0
 _SLOT = "client_key_slot"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The gate's decision for a limited key's generation request."""
+
+    key_name: str
+    rate_limit: RateLimitState | None = None  # None when the key has no rpm limit (or its count was unavailable)
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,13 @@ class Caller:
     name: str
     key: ClientKey | None = None
     rate_limit: RateLimitState | None = None
+
+
+def _spent_is(today: float, month: float) -> Callable[[str], Awaitable[tuple[float, float]]]:
+    async def spent(_name: str) -> tuple[float, float]:
+        return today, month
+
+    return spent
 
 
 def authenticated_key_name(request: Request) -> str | None:
@@ -91,7 +117,8 @@ class ClientGate:
         if path is not None:
             registry = KeyRegistry(FileKeySource(path), LOCAL_FILE_MAX_AGE)
         elif settings.kiro_secret_id:
-            registry = KeyRegistry(SecretKeySource(settings.kiro_secret_id), settings.client_keys_cache_seconds)
+            registry = KeyRegistry(SecretKeySource(settings.kiro_secret_id, max_age=settings.client_keys_cache_seconds),
+                                   settings.client_keys_cache_seconds)
         limiter: Limiter
         if settings.kiro_state_table:
             # lazy: the DynamoDB limiter (boto3) loads only when a state table is configured
@@ -104,21 +131,36 @@ class ClientGate:
                    block_seconds=settings.auth_block_seconds, slot_lease=settings.client_key_slot_lease_seconds,
                    trusted=parse_trusted(settings.trusted_proxy_ips), behind_web_adapter=bool(settings.aws_lwa_port))
 
+    def use_store(self, store: object) -> None:
+        """Read the key ring from the token store's copy of the secret (no read of its own)."""
+        source = self.registry.source if self.registry is not None else None
+        if isinstance(source, SecretKeySource) and source.use_store(store):
+            # The store's copy decides when AWS is asked (once it is CLIENT_KEYS_CACHE_SECONDS old); the ring is
+            # rebuilt from that copy every second, so a revocation takes effect within that interval, not twice it.
+            self.registry.max_age = LOCAL_FILE_MAX_AGE
+
     async def admit(self, request: Request, proxy_api_key: Callable[[], Awaitable[str]]) -> Caller:
         """Authenticate and count the request; raises GatewayError (401 or 429) when it may not go on."""
         source = source_address(request.scope, self.trusted, self.behind_web_adapter)
-        blocked = await self._blocked_for(source)
-        if blocked > 0:
-            record_of(request).update(refused="auth_block")
-            raise GatewayError(ErrorKind.RATE_LIMIT, (
-                f"Too many failed authentications from this address ({self.failures_per_minute} in a minute); "
-                f"this address is blocked: retry after {math.ceil(blocked)} s."), retry_after=blocked)
-        caller = await self._authenticate(presented_key(request), await proxy_api_key(), source)
+        try:
+            caller = await self._authenticate(presented_key(request), await proxy_api_key(), source)
+        except GatewayError as error:
+            if error.kind is ErrorKind.RATE_LIMIT:
+                record_of(request).update(refused="auth_block")
+            raise
         request.state.client_key = caller
         record_of(request).update(client_key=caller.name)
         if caller.key is not None and request.url.path in GENERATION_PATHS:
             await self._enforce(request, caller.key)
         return request.state.client_key
+
+    async def _refuse_if_blocked(self, source: str) -> None:
+        """429 while `source` is blocked for failed authentications (asked only for a key that did not match)."""
+        blocked = await self._blocked_for(source)
+        if blocked > 0:
+            raise GatewayError(ErrorKind.RATE_LIMIT, (
+                f"Too many failed authentications from this address ({self.failures_per_minute} in a minute); "
+                f"this address is blocked: retry after {math.ceil(blocked)} s."), retry_after=blocked)
 
     async def _blocked_for(self, source: str) -> float:
         """Seconds `source` stays blocked; a block seen once is remembered, so a blocked address hammering this
@@ -140,6 +182,7 @@ class ClientGate:
             raise GatewayError(ErrorKind.AUTHENTICATION, "The gateway has no PROXY_API_KEY and no client keys "
                                "configured; set one (or run `kiro-gateway keys create`) and restart it.")
         if not presented:
+            await self._refuse_if_blocked(source)
             await self._failed(source, "missing key")
             raise GatewayError(ErrorKind.AUTHENTICATION, "Missing API key: send it as 'x-api-key' or "
                                "'Authorization: Bearer <key>'.")
@@ -148,6 +191,7 @@ class ClientGate:
         if default:
             return Caller(DEFAULT_KEY_NAME)
         if key is None:
+            await self._refuse_if_blocked(source)
             await self._failed(source, "invalid key")
             raise GatewayError(ErrorKind.AUTHENTICATION, "Invalid API key.")
         state = key.state(datetime.now(UTC))
@@ -166,33 +210,83 @@ class ClientGate:
         observability.record_auth_failure(blocked)
 
     async def _enforce(self, request: Request, key: ClientKey) -> None:
+        """rpm, a concurrency slot and (on the state table) the credit budget in one atomic step of the limiter:
+        one conditional write. Without the table, budgets are checked against the local usage counters."""
         limits = key.limits
-        if limits.rpm is not None:
-            verdict = await self.limiter.hit(f"ckrate#{key.name}", limits.rpm, RATE_WINDOW)
-            request.state.client_key = replace(request.state.client_key,
-                                               rate_limit=verdict.state(limits.rpm, time.time()))
-            if not verdict.allowed:
-                self._refused(request, key.name, "rpm")
-                raise GatewayError(ErrorKind.RATE_LIMIT, (
-                    f"Rate limit of client key '{key.name}' reached: rpm {limits.rpm} (requests per minute). "
-                    f"Retry after {math.ceil(verdict.retry_after)} s."), retry_after=verdict.retry_after)
-        if limits.daily_credits is not None or limits.monthly_credits is not None:
-            runtime = await runtime_of(request)
-            try:
-                await check_budget(key, datetime.now(UTC), runtime.usage.key_credits)
-            except GatewayError:
-                self._refused(request, key.name, "budget")
-                raise
-        if limits.concurrency is not None:
-            slots = f"ckslots#{key.name}"
-            token = await self.limiter.acquire(slots, limits.concurrency, self.slot_lease)
-            if token is None:
-                self._refused(request, key.name, "concurrency")
-                raise GatewayError(ErrorKind.RATE_LIMIT, (
-                    f"Concurrency limit of client key '{key.name}' reached: concurrency {limits.concurrency} "
-                    "(requests at the same time). Retry when one of them has finished."),
-                    retry_after=CONCURRENCY_RETRY_AFTER)
-            request.scope.setdefault("state", {})[_SLOT] = (self.limiter, slots, token)
+        now = datetime.now(UTC)
+        budgeted = limits.daily_credits is not None or limits.monthly_credits is not None
+        on_item = budgeted and getattr(self.limiter, "counts_spending", False)
+        if budgeted and not on_item:
+            await self._check_counted_budget(request, key, now)
+        if limits.rpm is None and limits.concurrency is None and not on_item:
+            request.state.admission = Admission(key.name)
+            return
+        budget = Budget(limits.daily_credits, limits.monthly_credits, now.strftime("%Y-%m-%d"),
+                        now.strftime("%Y-%m")) if on_item else None
+        admission = await self.limiter.admit_key(key.name, limits.rpm, limits.concurrency, self.slot_lease,
+                                                 **({"budget": budget} if budget else {}))
+        request.state.admission = Admission(key.name, admission.rate)
+        if admission.rate is not None:  # the rate-limit headers (gateway.edge.rate_limit_headers) read the caller
+            request.state.client_key = replace(request.state.client_key, rate_limit=admission.rate)
+        if admission.refused == "rpm":
+            self._refused(request, key.name, "rpm")
+            raise GatewayError(ErrorKind.RATE_LIMIT, (
+                f"Rate limit of client key '{key.name}' reached: rpm {limits.rpm} (requests per minute). "
+                f"Retry after {math.ceil(admission.retry_after)} s."), retry_after=admission.retry_after)
+        if admission.refused == "concurrency":
+            self._refused(request, key.name, "concurrency")
+            raise GatewayError(ErrorKind.RATE_LIMIT, (
+                f"Concurrency limit of client key '{key.name}' reached: concurrency {limits.concurrency} "
+                "(requests at the same time). Retry when one of them has finished."),
+                retry_after=CONCURRENCY_RETRY_AFTER)
+        if admission.refused == "budget" and admission.spent is not None:
+            self._refused(request, key.name, "budget")
+            raise budget_error(key, now, admission.spent.today, admission.spent.this_month)
+        if budget is not None and admission.spent is None and not admission.unavailable:
+            await self._seed(request, key, now, admission.token)
+        if admission.unavailable and budget is not None:
+            await self._check_counted_budget(request, key, now)  # the table is down: the counters decide (or 503)
+        if admission.token is not None or budget is not None:
+            request.scope.setdefault("state", {})[_SLOT] = (self.limiter, key.name, admission.token,
+                                                           budget is not None)
+
+    async def _seed(self, request: Request, key: ClientKey, now: datetime, token: str | None) -> None:
+        """The key's item kept no spending for this month yet: start it from the usage counters, then check."""
+        try:
+            today, month = await (await runtime_of(request)).usage.key_credits(key.name)
+        except Exception as error:
+            if token:
+                await self.limiter.release_key(key.name, token)
+            raise self._unverifiable(request, key, error) from None
+        await self.limiter.seed_spend(key.name, Spent(now.strftime("%Y-%m-%d"), today, now.strftime("%Y-%m"),
+                                                      month))  # type: ignore[attr-defined]
+        try:
+            await check_budget(key, now, _spent_is(today, month))
+        except GatewayError:
+            if token:
+                await self.limiter.release_key(key.name, token)
+            self._refused(request, key.name, "budget")
+            raise
+
+    async def _check_counted_budget(self, request: Request, key: ClientKey, now: datetime) -> None:
+        """The budget against the usage counters (local runs, or the state table's own counters unavailable)."""
+        runtime = await runtime_of(request)
+        try:
+            await check_budget(key, now, runtime.usage.key_credits)
+        except GatewayError:
+            self._refused(request, key.name, "budget")
+            raise
+        except Exception as error:  # the counters cannot be read: budgets fail closed (they guard money)
+            raise self._unverifiable(request, key, error) from None
+
+    def _unverifiable(self, request: Request, key: ClientKey, error: BaseException) -> GatewayError:
+        log.error("credit budget of client key %r unverifiable (%s: %s); refusing with 503", key.name,
+                  type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
+        observability.record_state_table_unavailable("credit budgets")
+        self._refused(request, key.name, "budget_unavailable")
+        return GatewayError(ErrorKind.OVERLOADED, f"The credit budget of client key '{key.name}' cannot be checked "
+                            "right now (the usage counters are unreachable); retry shortly.", status=503,
+                            retry_after=BUDGET_RETRY_AFTER)
 
     @staticmethod
     def _refused(request: Request, name: str, limit: str) -> None:
@@ -218,9 +312,15 @@ class SlotReleaseMiddleware:
         async def release() -> None:
             slot = scope.get("state", {}).pop(_SLOT, None)
             if slot is not None:
-                limiter, key, token = slot
+                limiter, name, token, budgeted = slot
                 with anyio.CancelScope(shield=True):
-                    await limiter.release(key, token)
+                    if budgeted:  # one write: the slot back and the answer's credits onto the key's spending
+                        now = datetime.now(UTC)
+                        credits = record_of_scope(scope).fields.get("credits")
+                        await limiter.settle_key(name, token, float(credits or 0.0), now.strftime("%Y-%m-%d"),
+                                                 now.strftime("%Y-%m"))
+                    elif token is not None:
+                        await limiter.release_key(name, token)
 
         async def send_after_release(message: Message) -> None:
             if message["type"] == "http.response.body" and not message.get("more_body", False):

@@ -1,9 +1,13 @@
 """Counting for the limits: fixed windows and leased concurrency slots, behind one Protocol.
 
-Windows are fixed and opened by their first event: the first request of a key opens a 60-second window, every
-request in it is counted, and once `limit` are counted the rest are refused until the window ends (`Retry-After` is
-the time left). A window starting at the first event rather than on the clock's minute means a burst is never split
-across two windows (so `rpm` requests, and never up to twice as many, pass in any burst).
+Two kinds of window:
+
+* `hit` counts in a fixed window opened by its first event (60 s for the failed-auth throttle): once `limit` are
+  counted the rest are refused until the window ends. A fixed window lets up to `2 x limit` events through within
+  moments across its edge (the end of one window and the start of the next); the failed-auth throttle accepts that.
+* `admit_key` (a client key's rpm and concurrency) keeps a sliding log: the times of the key's last `rpm` admissions,
+  one slot each, and a request is admitted only into a slot whose time is over 60 s old. So no 60-second span, at any
+  offset, holds more than `rpm` admitted requests; `Retry-After` is the time until the oldest of them is 60 s old.
 
 A concurrency slot is a lease: it is released when the response ends, and a slot whose holder crashed (a Lambda
 instance killed mid-stream) frees itself when its lease runs out, so no slot leaks for longer than the lease.
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 Clock = Callable[[], float]
+KEY_WINDOW = 60.0  # seconds: a client key's rpm is counted over any 60-second span
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,6 @@ class Verdict:
     count: int = 0
     reset_in: float = 0.0  # seconds until the window ends (0 when unknown)
 
-    def state(self, limit: int, now: float) -> RateLimitState | None:
-        """The window as the rate-limit headers show it (None when the count was unavailable)."""
-        if self.count <= 0 or self.reset_in <= 0:
-            return None
-        return RateLimitState(limit, max(0, limit - self.count), now + self.reset_in)
-
 
 @dataclass(frozen=True)
 class RateLimitState:
@@ -46,10 +45,65 @@ class RateLimitState:
 
     limit: int
     remaining: int
-    reset_at: float  # epoch seconds when the window ends and `remaining` is back to `limit`
+    reset_at: float  # epoch seconds when the window is fully replenished (`remaining` back to `limit`)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A key's credit budgets and the periods they count in (UTC day `YYYY-MM-DD`, month `YYYY-MM`)."""
+
+    daily: float | None
+    monthly: float | None
+    day: str
+    month: str
+
+
+@dataclass(frozen=True)
+class Spent:
+    """Credits a key spent in `day` and `month`, as the limiter's own counters held them at the admission."""
+
+    day: str
+    today: float
+    month: str
+    this_month: float
+
+
+@dataclass(frozen=True)
+class KeyAdmission:
+    """One atomic decision on a key's rpm window and concurrency slot.
+
+    `refused` names the limit that refused it ("rpm" or "concurrency"), None when admitted; `token` is the slot to
+    give back (None when the key has no concurrency limit, "" when the count was unavailable and the request goes
+    ahead uncounted); `unavailable` is True when the counts could not be reached (the outage policy: allowed)."""
+
+    refused: str | None = None
+    retry_after: float = 0.0
+    token: str | None = None
+    rate: RateLimitState | None = None
+    unavailable: bool = False
+    spent: Spent | None = None  # the key's spending as its counters held it (None: this limiter keeps none)
+
+
+def rate_state(times: list[float], limit: int, now: float, window: float) -> RateLimitState:
+    """The rate state of a sliding log holding the admission `times` of its `limit` slots."""
+    recent = sorted(t for t in times if t > now - window)
+    remaining = max(0, limit - len(recent))
+    reset_at = recent[-1] + window if recent else now  # fully replenished: the newest admission has left the window
+    return RateLimitState(limit, remaining, reset_at)
 
 
 class Limiter(Protocol):
+    async def admit_key(self, name: str, rpm: int | None, concurrency: int | None, lease: float) -> KeyAdmission:
+        """Count one request of client key `name` against its rpm (sliding 60 s) and take one of its concurrency
+        slots, both or neither, in one step (one conditional write on the state table)."""
+        ...
+
+    async def release_key(self, name: str, token: str) -> None:
+        """Give back the concurrency slot `token` of key `name` (unknown or expired tokens are ignored)."""
+        ...
+
+    counts_spending: bool  # True: admit_key checks budgets on its own counters (settle_key records spending)
+
     async def hit(self, key: str, limit: int, window: float, *, hold: float = 0.0) -> Verdict:
         """Count one event in `key`'s window (`window` seconds from its first event); refused, and not counted, when
         `limit` events are counted already. With `hold`, the event that fills the window stretches it to `hold`
@@ -71,13 +125,19 @@ class Limiter(Protocol):
 
 
 class MemoryLimiter:
-    """Limiter for one process. Not thread-safe; no awaits inside, so safe for one event loop."""
+    """Limiter for one process. Not thread-safe; no awaits inside, so safe for one event loop.
+
+    It keeps no spending: budgets are checked against the usage counters (SQLite, shared by local processes)."""
+
+    counts_spending = False
 
     PRUNE_EVERY = 1024  # events between sweeps of finished windows (bounds memory under many source addresses)
 
-    def __init__(self, clock: Clock = time.monotonic) -> None:
+    def __init__(self, clock: Clock = time.monotonic, wall: Clock = time.time) -> None:
         self._clock = clock
+        self._wall = wall  # epoch seconds, for `RateLimitState.reset_at`
         self._windows: dict[str, tuple[float, int]] = {}  # key -> (window end, count)
+        self._logs: dict[str, list[float]] = {}  # key name -> its last rpm admission times (monotonic)
         self._slots: dict[str, dict[str, float]] = {}  # key -> {token: lease end}
         self._events = 0
 
@@ -96,6 +156,33 @@ class MemoryLimiter:
             end = max(end, now + hold)
         self._windows[key] = (end, count)
         return Verdict(True, 0.0, count, end - now)
+
+    async def admit_key(self, name: str, rpm: int | None, concurrency: int | None, lease: float) -> KeyAdmission:
+        now = self._clock()
+        self._prune(now)
+        times = [t for t in self._logs.get(name, []) if t > now - KEY_WINDOW]
+        if rpm is not None and len(times) >= rpm:
+            self._logs[name] = times
+            wait = min(times) + KEY_WINDOW - now
+            return KeyAdmission("rpm", wait, rate=self._rate(times, rpm, now))
+        token = None
+        if concurrency is not None:
+            token = await self.acquire(f"ckslots#{name}", concurrency, lease)
+            if token is None:
+                return KeyAdmission("concurrency", 1.0, rate=self._rate(times, rpm, now) if rpm else None)
+        if rpm is None:
+            self._logs.pop(name, None)
+            return KeyAdmission(token=token)
+        times.append(now)
+        self._logs[name] = times
+        return KeyAdmission(token=token, rate=self._rate(times, rpm, now))
+
+    def _rate(self, times: list[float], rpm: int, now: float) -> RateLimitState:
+        state = rate_state(times, rpm, now, KEY_WINDOW)
+        return RateLimitState(state.limit, state.remaining, state.reset_at - now + self._wall())
+
+    async def release_key(self, name: str, token: str) -> None:
+        await self.release(f"ckslots#{name}", token)
 
     async def wait_for(self, key: str, limit: int) -> float:
         now = self._clock()
@@ -124,3 +211,4 @@ class MemoryLimiter:
         self._events += 1
         if self._events % self.PRUNE_EVERY == 0:
             self._windows = {key: value for key, value in self._windows.items() if value[0] > now}
+            self._logs = {key: times for key, times in self._logs.items() if times and max(times) > now - KEY_WINDOW}

@@ -6,8 +6,12 @@ The peer's address is the truth unless the peer is a proxy we were told to trust
   adapter's `x-amzn-request-context` header holds the request context of the Function URL (`http.sourceIp`) or of
   API Gateway (`identity.sourceIp`), else the right-most `x-forwarded-for` entry (the one AWS's front end added);
 * when the peer is listed in `TRUSTED_PROXY_IPS`, the right-most `x-forwarded-for` entry that is not itself a
-  trusted proxy (entries to its left were written by the client and prove nothing); with `*` every peer is one
-  proxy and its own (right-most) entry is taken;
+  trusted proxy (entries to its left were written by the client and prove nothing); with `*` every peer on a
+  private network (loopback, RFC 1918, link-local, IPv6 ULA: where reverse proxies and containers sit) is one proxy
+  and its own (right-most) entry is taken. A peer with a public address is never trusted by `*`: it could name any
+  address it likes. Anyone who can reach the gateway directly from a private network still can, so `*` is only for
+  a gateway reachable through its proxies alone; list the proxies' addresses otherwise. (What a forged address
+  buys since valid keys pass blocked addresses: it moves where its own guesses are counted, nothing more.)
 * otherwise headers are ignored: a client cannot pose as another address (and so lock its owner out).
 
 IPv6 addresses count by their /64 network: one subscriber usually holds a whole /64 and could rotate through it.
@@ -82,6 +86,11 @@ def parse_trusted(setting: str) -> frozenset[str]:
     return frozenset(trusted)
 
 
+def _private(peer: str) -> bool:
+    address = ipaddress.ip_network(peer, strict=False).network_address
+    return address.is_private or address.is_loopback or address.is_link_local
+
+
 def source_address(scope: Scope, trusted: Iterable[str] = (), behind_web_adapter: bool = False) -> str:
     """Where the request comes from, as the throttle counts it."""
     client = scope.get("client")
@@ -95,7 +104,7 @@ def source_address(scope: Scope, trusted: Iterable[str] = (), behind_web_adapter
             return from_context
         forwarded = _forwarded_for(scope)
         return (normalise(forwarded[-1]) if forwarded else None) or peer
-    if "*" in trusted_set:  # any peer is a proxy: one hop, its own entry
+    if "*" in trusted_set and _private(peer):  # any private peer is a proxy: one hop, its own entry
         forwarded = _forwarded_for(scope)
         return (normalise(forwarded[-1]) if forwarded else None) or peer
     if peer in trusted_set:

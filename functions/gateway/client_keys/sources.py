@@ -49,16 +49,31 @@ class FileKeySource:
 
 
 class SecretKeySource:
-    """`clientKeys` of the Secrets Manager secret (its own client: the credential stores cache on their terms)."""
+    """`clientKeys` of the Secrets Manager secret: from the gateway's own copy of the secret once it is bound to the
+    token store (`use_store`: one read serves credentials, client API key and ring), else its own read."""
 
-    def __init__(self, secret_id: str, *, client: Any = None) -> None:
+    def __init__(self, secret_id: str, *, client: Any = None, max_age: float = 30.0) -> None:
         self.secret_id = secret_id
+        self.max_age = max_age
         self._secrets = LazyClient("secretsmanager", region_of(secret_id), client_config(3, 10, 3), client)
+        self._store: Any = None
+
+    def use_store(self, store: Any) -> bool:
+        """Read the ring from `store`'s copy of this secret (a SecretsManagerTokenStore of the same id); True when
+        bound (the first time)."""
+        if self._store is None and getattr(store, "secret_id", None) == self.secret_id \
+                and hasattr(store, "fresh_document"):
+            self._store = store
+            return True
+        return False
 
     def describe(self) -> str:
         return f"`{SECRET_FIELD}` of the secret {self.secret_id}"
 
     async def load(self) -> Any:
+        if self._store is not None:
+            document = await self._store.fresh_document(self.max_age)
+            return document.get(SECRET_FIELD) if isinstance(document, dict) else None
         answer = await asyncio.to_thread(self._secrets.get().get_secret_value, SecretId=self.secret_id)
         document = json.loads(answer.get("SecretString") or "{}")
         return document.get(SECRET_FIELD) if isinstance(document, dict) else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -115,7 +116,9 @@ class RequestLogMiddleware:
     def _dump(self, record: RequestRecord, status: int, response_body: bytes) -> None:
         """DEBUG_MODE dump: request, Kiro payload, response; secrets scrubbed. Never fails the request."""
         try:
-            self.debug_dir.mkdir(parents=True, exist_ok=True)
+            # Dumps hold whole prompts and the profile ARN: owner-only (0700 directory, 0600 files), whatever umask.
+            self.debug_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.debug_dir, 0o700)
             dump = {
                 "request_id": record.request_id,
                 "status": status,
@@ -125,6 +128,11 @@ class RequestLogMiddleware:
                 "response_body": response_body.decode("utf-8", "replace"),
             }
             text = SCRUBBER.scrub(json.dumps(dump, ensure_ascii=False, indent=2))
-            (self.debug_dir / f"{int(time.time())}-{record.request_id}.json").write_text(text, encoding="utf-8")
+            path = self.debug_dir / f"{int(time.time())}-{record.request_id}.json"
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as dump_file:
+                if hasattr(os, "fchmod"):  # POSIX: an existing file keeps its mode under O_CREAT
+                    os.fchmod(dump_file.fileno(), 0o600)
+                dump_file.write(text)
         except OSError as error:
             log.warning("could not write the debug dump: %s", error)

@@ -31,7 +31,7 @@ from gateway.edge.request_log import RequestRecord, record_of
 from gateway.edge.session_edge import request_session
 from gateway.runtime import GatewayRuntime, PreparedAnswer
 from gateway.upstream.pipeline import AnswerStats
-from gateway.usage.counters import RequestUsage
+from gateway.usage.counters import OTHER_MODELS, RequestUsage
 from kiro_core.convert.options import ConversionOptions
 from kiro_core.errors import ErrorKind, GatewayError, anthropic_error_body, openai_error_body
 from kiro_core.events import OutputEvent, StreamError
@@ -71,6 +71,7 @@ async def open_answer(request: Request, runtime: GatewayRuntime, conversation: C
     """Open the upstream answer; failures before the commit boundary propagate as GatewayErrors (HTTP errors)."""
     record = record_of(request)
     record.update(model=conversation.model, stream=conversation.stream)
+    await runtime.prefetch_state()  # a new instance: catalogue and account states in one call
     with contextlib.suppress(Exception):  # counted under Kiro's model id even when the answer fails to open
         record.update(kiro_model=(await runtime.models.catalog()).resolve(conversation.model).kiro_id)
     stats = AnswerStats()
@@ -156,6 +157,16 @@ def _error_kind(error: Exception) -> str:
     return str(getattr(kind, "name", None) or type(error).__name__)
 
 
+async def _counted_model(runtime: GatewayRuntime, name: str) -> str:
+    """The model name a request is counted under: a catalogue (or alias / hidden) model by its id, anything else
+    under one bucket, so client-chosen names never become counters (a day's item must not grow with them)."""
+    try:
+        resolved = (await runtime.models.catalog()).resolve(name) if name else None
+    except Exception:  # the catalogue never fails a request; its absence must not make names countable either
+        resolved = None
+    return resolved.kiro_id if resolved is not None and resolved.source != "passthrough" else OTHER_MODELS
+
+
 async def finish_record(runtime: GatewayRuntime, record: RequestRecord, stats: AnswerStats, streamed: bool) -> None:
     """The request log fields, the EMF metrics and the usage counters of one finished, failed or abandoned answer.
 
@@ -193,7 +204,7 @@ async def finish_record(runtime: GatewayRuntime, record: RequestRecord, stats: A
     )
     fields = record.fields
     await runtime.usage.record(RequestUsage(
-        model=str(fields.get("kiro_model") or fields.get("model") or "unknown"),
+        model=await _counted_model(runtime, str(fields.get("kiro_model") or fields.get("model") or "")),
         key_name=str(fields.get("client_key") or "unknown"),
         credits=credits,
         input_tokens=usage.input_tokens if usage else 0,

@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from gateway.client_keys import DEFAULT_KEY_NAME
+from gateway.client_keys.gate import authenticated_key_name
 from gateway.edge.deps import runtime_of
 
 router = APIRouter()  # behind the client key
@@ -37,8 +39,11 @@ def _page() -> str:
 
 @router.get("/v1/usage", response_model=None)  # no inferred model: keeps pydantic.v1 out of start-up
 async def usage(request: Request) -> dict[str, Any]:
-    """Kiro's plan, credits and reset date (GetUsageLimits, cached) and the gateway's own counters."""
-    return await (await runtime_of(request)).usage.report()
+    """Kiro's plan, credits and reset date (GetUsageLimits, cached) and the gateway's own counters; a named client
+    key sees only its own figures, the owner's key (`PROXY_API_KEY`, "default") everything."""
+    name = authenticated_key_name(request)
+    own = name if name is not None and name != DEFAULT_KEY_NAME else None
+    return await (await runtime_of(request)).usage.report(own)
 
 
 @page_router.get("/usage", response_class=HTMLResponse, include_in_schema=False, response_model=None)

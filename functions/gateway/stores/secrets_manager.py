@@ -3,12 +3,19 @@
 Refresh tokens rotate and every one is accepted exactly once, while several Lambda instances may find the access
 token expired at the same moment. `SecretsManagerTokenStore.refresh` therefore:
 
-1. re-reads the secret; if another instance already rotated the credentials, returns them (no refresh);
-2. otherwise takes the refresh lease (`gateway.stores.refresh_lease`); the others poll the secret with backoff until
-   the winner's result appears (or the lease expires and one of them takes over);
-3. the winner re-reads once more (someone may have finished just before), refreshes, writes the rotated credentials
-   with `PutSecretValue` (retried; the version's ClientRequestToken derives from the new tokens, so a retry of a
-   write that did land creates nothing new) and only then returns and releases the lease.
+1. re-reads the secret (unless this request read it a moment ago: `_REREAD_AFTER`); if another instance already
+   rotated the credentials, returns them (no refresh);
+2. otherwise takes the refresh lease (`gateway.stores.refresh_lease`; for this single-credential layout it is the
+   secret's write lease, which `kiro-gateway keys` and `secret push` take too); the others poll the secret with
+   backoff until the winner's result appears (or the lease expires and one of them takes over);
+3. the winner refreshes (re-reading first only when its copy is not from a moment ago: a token someone rotated in
+   between is caught by the refresh's own "already used" fallback), then writes the rotated credentials into the
+   LATEST secret: it re-reads it and replaces only the credential fields, so a key revoked or an API key rotated
+   meanwhile stays as it was written (`PutSecretValue`, retried; the version's ClientRequestToken derives from the new
+   tokens, so a retry of a write that did land creates nothing new), and only then returns and releases the lease.
+
+On a new instance whose stored access token needs a refresh that is 5 AWS calls: the first read, the lease, the
+re-read before the write, the write, the lease's release.
 
 If the refresh is refused because the refresh token was already used, the secret is re-read: a newer token there
 (rotated by another instance, or pushed by `kiro-gateway secret push`) is used instead.
@@ -42,6 +49,10 @@ log = logging.getLogger(__name__)
 
 # Credentials another instance just rotated are taken as they are when valid at least this long.
 _ADOPT_MARGIN = timedelta(seconds=60)
+# A copy of the secret read less than this long ago is not read again before refreshing (the same request read it).
+_REREAD_AFTER = 2.0
+# The state table's name, kept in the secret so every writer (the CLI with a bare --secret-id too) finds the lease.
+STATE_TABLE_FIELD = "stateTable"
 
 
 class SecretWriteError(RefreshError):
@@ -104,6 +115,7 @@ class SecretsManagerTokenStore:
         self._read_at = float("-inf")
         self._unsaved: dict[str, Any] | None = None
         self._held_lease: str | None = None  # kept while rotated credentials are not saved yet
+        self._holding = False  # this instance holds the secret's lease (nobody else writes the secret meanwhile)
         self._lock = asyncio.Lock()
 
     def describe(self) -> str:
@@ -123,6 +135,19 @@ class SecretsManagerTokenStore:
     async def document(self) -> dict[str, Any]:
         """The secret's JSON document (cached like the credentials)."""
         return self._unsaved or await self._read(force=False)
+
+    async def fresh_document(self, max_age: float) -> dict[str, Any]:
+        """The document, read again when this copy is older than `max_age` seconds: the key ring and the client API
+        key come from the same read as the credentials (one `GetSecretValue` serves them all)."""
+        if self._unsaved is not None:
+            return self._unsaved
+        fresh = self._document is not None and self._clock() - self._read_at < max_age
+        return await self._read(force=not fresh)
+
+    def share_read(self, other: SecretsManagerTokenStore) -> None:
+        """Start from `other`'s copy of the same secret (read a moment ago) instead of reading it again."""
+        if other.secret_id == self.secret_id and other._document is not None and self._document is None:
+            self._document, self._read_at = other._document, other._read_at
 
     # -- reading -----------------------------------------------------------------------------------------------
 
@@ -152,6 +177,9 @@ class SecretsManagerTokenStore:
         self._document = document
         self._read_at = self._clock()
         return document
+
+    def _just_read(self) -> bool:
+        return self._document is not None and self._clock() - self._read_at < _REREAD_AFTER
 
     def _get_secret(self) -> dict[str, Any]:
         return self._secrets.get().get_secret_value(SecretId=self.secret_id)
@@ -196,20 +224,27 @@ class SecretsManagerTokenStore:
                 if self._adoptable(pending_creds, stale):
                     _metric("saved_late")
                     return pending_creds
-            stored = self._credentials_of(await self._read(force=True))
+            # A copy read a moment ago is current; an older one is checked by the lease's own transaction below
+            # (no refresh or edit since it was read), so it is not read again here when there is a lease table.
+            stored = self._credentials_of(await self._read(force=not (self._just_read() or self.table_name)))
             if self._adoptable(stored, stale):
                 log.info("Kiro credentials were already rotated elsewhere; using the stored ones")
                 _metric("adopted")
                 return stored
             owner = uuid.uuid4().hex
-            lease = await self._lease.acquire(owner, lambda: self._rotated_elsewhere(stale))
+            lease = await self._lease.acquire(owner, lambda: self._rotated_elsewhere(stale),
+                                              read_at=self._read_at if self._document is not None else None)
             if isinstance(lease, Credentials):
                 _metric("adopted")
                 return lease
             keep_lease = False
+            wrote = False
+            self._holding = bool(lease)
             try:
-                # Someone may have finished between our read and our lease.
-                document = await self._read(force=True)
+                # Someone may have finished between our read and our lease: read again unless the lease's
+                # transaction showed that nobody wrote the secret since our copy was read.
+                current = lease is True and self._lease.unchanged_since_read
+                document = await self._read(force=not (current or (lease is False and self._just_read())))
                 stored = self._credentials_of(document)
                 if self._adoptable(stored, stale):
                     _metric("adopted")
@@ -232,11 +267,14 @@ class SecretsManagerTokenStore:
                         self._held_lease = owner
                     _metric("write_failed")
                     raise
+                wrote = True
                 _metric("refreshed")
                 return self._credentials_of(updated)
             finally:
+                if not keep_lease:
+                    self._holding = False
                 if lease and not keep_lease:
-                    await self._lease.release(owner)
+                    await self._lease.release(owner, refreshed=wrote)
 
     async def _refresh_with_fallback(
         self, document: dict[str, Any], stored: Credentials, stale: Credentials, do_refresh: RefreshFn
@@ -263,9 +301,10 @@ class SecretsManagerTokenStore:
         payload = json.dumps(document, separators=(",", ":"))
         delay = 0.2
         last: BaseException | None = None
+        written: dict[str, Any] | None = None
         for attempt in range(1, self.write_attempts + 1):
             try:
-                await asyncio.to_thread(self._put_secret, payload, token)
+                written = await asyncio.to_thread(self._put_secret, payload, token)
             except aws_errors() as error:
                 last = error
                 if is_client_error(error, "ResourceExistsException"):
@@ -286,7 +325,7 @@ class SecretsManagerTokenStore:
                 "request. Check the function's permission secretsmanager:PutSecretValue."
             ) from last
         self._unsaved = None
-        self._document = document
+        self._document = written if last is None and isinstance(written, dict) else document
         self._read_at = self._clock()
 
     async def _persist_pending(self) -> None:
@@ -294,11 +333,35 @@ class SecretsManagerTokenStore:
         assert self._unsaved is not None
         await self._persist(self._unsaved)
         owner, self._held_lease = self._held_lease, None
+        self._holding = False
         if owner:
-            await self._lease.release(owner)
+            await self._lease.release(owner, refreshed=True)
 
-    def _put_secret(self, payload: str, token: str) -> None:
-        self._secrets.get().put_secret_value(SecretId=self.secret_id, SecretString=payload, ClientRequestToken=token)
+    def _put_secret(self, payload: str, token: str) -> dict[str, Any] | None:
+        """Write the rotated credentials of `payload` into the LATEST secret: re-read it and replace only the
+        credential fields, so whatever people changed meanwhile (a revoked client key, a rotated `proxyApiKey`)
+        stays. Under the lease the CLI takes too, nobody writes between this read and this write. Returns what was
+        written (None when a new login pushed meanwhile was kept instead)."""
+        mine = json.loads(payload)
+        before = self._document or {}
+        if self._holding and self.table_name and before.get(STATE_TABLE_FIELD) == self.table_name:
+            # Every writer finds the table in the secret and takes this lease, which we hold, and our copy is
+            # current (read under the lease, or checked by its transaction): nothing to re-read.
+            latest = dict(before)
+        else:
+            raw = self._secrets.get().get_secret_value(SecretId=self.secret_id).get("SecretString") or "{}"
+            latest = json.loads(raw)
+            if not isinstance(latest, dict):
+                raise CredentialsNotFound(f"The secret {self.secret_id} no longer holds a JSON object")
+            if latest.get("refreshToken") not in (before.get("refreshToken"), mine.get("refreshToken")):
+                log.info("new Kiro credentials were pushed to the secret while it refreshed; keeping the pushed ones")
+                return latest
+        merged = document_with_credentials(latest, credentials_from_document(mine))
+        if self.table_name:
+            merged[STATE_TABLE_FIELD] = self.table_name  # so `kiro-gateway keys` finds the lease from the secret alone
+        self._secrets.get().put_secret_value(SecretId=self.secret_id, ClientRequestToken=token,
+                                             SecretString=json.dumps(merged, separators=(",", ":")))
+        return merged
 
 
 def read_proxy_api_key(secret_id: str, *, client: Any = None) -> str:

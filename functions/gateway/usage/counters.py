@@ -26,6 +26,7 @@ TTFT_BUCKETS_MS = (100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 
                    60_000, math.inf)
 MAX_LABEL = 100  # model and key names are cut to this many characters (clients choose model names)
 SEP = "|"
+OTHER_MODELS = "other"  # the one counter name of every model outside the catalogue (client-chosen names)
 Counters = dict[str, float]
 
 
@@ -158,3 +159,14 @@ def errors_by_class(days: Mapping[str, Counters]) -> dict[str, dict[str, Any]]:
         last = max((c.get(f"error_last{SEP}{kind}", 0.0) for c in days.values()), default=0.0)
         entry["lastAt"] = datetime.fromtimestamp(last, UTC).isoformat().replace("+00:00", "Z") if last else None
     return dict(sorted(out.items(), key=lambda item: (-item[1]["count"], item[0])))
+
+
+def only_key(days: Mapping[str, Counters], key_name: str) -> dict[str, Counters]:
+    """Each day's counters reduced to one key's: its `key|<name>|…` counters, and the same figures as the totals."""
+    prefix = f"key{SEP}{label(key_name)}{SEP}"
+    out: dict[str, Counters] = {}
+    for day, values in days.items():
+        own = {name: value for name, value in values.items() if name.startswith(prefix)}
+        if own:
+            out[day] = {**own, **{name[len(prefix):]: value for name, value in own.items()}}
+    return out

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.usage import counters
-from gateway.usage.limits import UsageLimitsCache
+from gateway.usage.limits import UsageLimitsCache, empty_limits
 from gateway.usage.store import UsageStore
 
 log = logging.getLogger(__name__)
@@ -52,12 +52,24 @@ class UsageService:
 
         return spent(today_by_key.get(name, {})), spent(by_key.get(name, {}))
 
-    async def report(self) -> dict[str, Any]:
-        """Kiro's plan and credits (cached) and the gateway's counters for today, this month and the last days."""
+    async def report(self, key_name: str | None = None) -> dict[str, Any]:
+        """Kiro's plan and credits (cached) and the gateway's counters for today, this month and the last days.
+
+        With `key_name` (a named client key), only that key's own figures: its totals and its `byKey` row, no other
+        key's, no per-model split (models are counted across keys) and not the owner's Kiro plan."""
         now = self._clock()
         today = datetime.fromtimestamp(now, UTC).date()
         month = counters.month_days(today)
         history = counters.last_days(today, HISTORY_DAYS)
+        if key_name is not None:
+            days = counters.only_key(await self.store.read(sorted(set(month) | set(history))), key_name)
+            return {"object": "usage", **empty_limits(), "limitsError": "Kiro's plan is shown to the owner's key only",
+                    "key": key_name,
+                    "generatedAt": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+                    "gateway": {"today": counters.summary([days.get(today.isoformat(), {})]),
+                                "month": counters.summary(days.get(day, {}) for day in month),
+                                "days": counters.daily_series(days, history),
+                                "timeToFirstTokenMs": counters.ttft_percentiles([]), "errors": {}}}
         (limits, problem), days = await asyncio.gather(self.limits.get(),
                                                       self.store.read(sorted(set(month) | set(history))))
         gateway = {
