@@ -135,6 +135,9 @@ class Settings:
     log_level: str = "INFO"
     debug_mode: str = "off"  # off | errors | all
     debug_dir: str = "debug_logs"
+    # issue 16: large requests off the event loop (docs/performance.md, "Large requests")
+    cpu_offload_bytes: int = 65_536  # bodies this large are parsed, converted and encoded in a worker thread
+    cpu_worker_threads: int = 4  # worker threads for that and for token estimates (one slow request holds one)
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -165,7 +168,7 @@ class Settings:
         if self.max_documents_per_message < 0:
             raise ConfigError("MAX_DOCUMENTS_PER_MESSAGE must be 0 (no limit) or a positive number")
         for name in ("max_request_body_bytes", "max_json_depth", "max_json_array_items", "max_json_object_keys",
-                     "max_json_string_chars"):
+                     "max_json_string_chars", "cpu_worker_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.upper()} must be a positive number")
         if not 0 < self.client_keys_cache_seconds <= 60:

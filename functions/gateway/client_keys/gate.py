@@ -7,9 +7,10 @@ In order, before anything is read or sent upstream:
    ring; a missing or unknown key is a failed authentication, counted for the address (the one that reaches
    `AUTH_FAILURES_PER_MINUTE` blocks it for `AUTH_BLOCK_SECONDS`), and a 401. A revoked or expired key is a 401
    too, but not counted: it is a known key that stopped working, not a guess, and must not lock out an office;
-3. for generation requests (chat completions, messages, responses; not `/v1/models` or `count_tokens`) of a named
+3. for generation requests (chat completions, messages, responses; not `/v1/models`) of a named
    key: its rpm window, its credit budget (`budget.check_budget`), then a concurrency slot, held until the
-   response has ended (`SlotReleaseMiddleware`), the client's hang-up included.
+   response has ended (`SlotReleaseMiddleware`), the client's hang-up included. `count_tokens` costs CPU, not
+   credits: it counts against the rpm window only.
 
 Refusals are `GatewayError(RATE_LIMIT)`: 429 in the client's shape, `Retry-After`, a message naming the limit. The
 caller's key name goes on the request record (`client_key`, for the request log, metrics and usage counters) and on
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GENERATION_PATHS = frozenset({"/v1/chat/completions", "/v1/messages", "/v1/responses"})
+RPM_ONLY_PATHS = frozenset({"/v1/messages/count_tokens"})  # CPU work, no upstream call: rate-limited, not budgeted
 RATE_WINDOW = 60.0  # seconds: rpm and failed authentications are counted per minute
 CONCURRENCY_RETRY_AFTER = 1.0
 LOCAL_FILE_MAX_AGE = 1.0
@@ -115,6 +117,8 @@ class ClientGate:
         record_of(request).update(client_key=caller.name)
         if caller.key is not None and request.url.path in GENERATION_PATHS:
             await self._enforce(request, caller.key)
+        elif caller.key is not None and request.url.path in RPM_ONLY_PATHS:
+            await self._enforce(request, caller.key, rpm_only=True)
         return caller
 
     async def _blocked_for(self, source: str) -> float:
@@ -162,7 +166,7 @@ class ClientGate:
                     "; address blocked" if blocked else "")
         observability.record_auth_failure(blocked)
 
-    async def _enforce(self, request: Request, key: ClientKey) -> None:
+    async def _enforce(self, request: Request, key: ClientKey, *, rpm_only: bool = False) -> None:
         limits = key.limits
         if limits.rpm is not None:
             verdict = await self.limiter.hit(f"ckrate#{key.name}", limits.rpm, RATE_WINDOW)
@@ -171,6 +175,8 @@ class ClientGate:
                 raise GatewayError(ErrorKind.RATE_LIMIT, (
                     f"Rate limit of client key '{key.name}' reached: rpm {limits.rpm} (requests per minute). "
                     f"Retry after {math.ceil(verdict.retry_after)} s."), retry_after=verdict.retry_after)
+        if rpm_only:
+            return
         if limits.daily_credits is not None or limits.monthly_credits is not None:
             runtime = await runtime_of(request)
             try:

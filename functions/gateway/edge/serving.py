@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from gateway import observability
-from gateway.edge.http_io import SSE_HEADERS, ModelT, parse_model, read_json
+from gateway.edge.http_io import SSE_HEADERS, ModelT, decode_json, parse_model, read_body
 from gateway.edge.request_log import RequestRecord, record_of
 from gateway.edge.session_edge import request_session
 from gateway.routes.deps import runtime_of
@@ -84,9 +84,16 @@ async def read_conversation(
     """Body → validated client request → unified conversation; every failure is a 4xx in the client's shape."""
     runtime = await runtime_of(request)
     settings = runtime.settings
-    parsed = parse_model(model, await read_json(request, settings.max_request_body_bytes, settings.json_limits))
-    conversation = adapter(parsed, runtime.conversion)
+    body = await read_body(request, settings.max_request_body_bytes)
+
+    def prepare() -> tuple[ModelT, Conversation]:
+        parsed = parse_model(model, decode_json(body, settings.json_limits))
+        return parsed, adapter(parsed, runtime.conversion)
+
+    # A megabyte body takes tens of milliseconds to decode, check and convert: not on the event loop.
+    parsed, conversation = await runtime.run_cpu(prepare) if len(body) >= settings.cpu_offload_bytes else prepare()
     conversation.session = request_session(request, parsed)
+    conversation.body_bytes = len(body)
     return runtime, parsed, conversation
 
 
