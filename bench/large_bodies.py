@@ -61,23 +61,25 @@ def system_blocks() -> list[dict[str, Any]]:
     ]
 
 
-def exchange(number: int, path: Path, text: str) -> list[dict[str, Any]]:
+def exchange(number: int, path: Path, text: str, variant: int) -> list[dict[str, Any]]:
     """One assistant `tool_use` (Read) and the user's `tool_result` holding `text`."""
-    call_id = f"toolu_{number:04d}{zlib.crc32(str(path).encode()):010d}"
+    call_id = f"toolu_{variant:03d}{number:04d}{zlib.crc32(str(path).encode()):010d}"
+    text = f"[{path} as read at step {number} of session {variant}]\n{text}"
     return [
         {"role": "assistant", "content": [
-            {"type": "text", "text": f"Let me read {path.name} (step {number})."},
+            {"type": "text", "text": f"Let me read {path.name} (step {number}, session {variant})."},
             {"type": "tool_use", "id": call_id, "name": "Read", "input": {"file_path": str(path), "limit": 2000}},
         ]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": text}]},
     ]
 
 
-def history(size: int) -> list[dict[str, Any]]:
-    """Messages whose JSON is about `size` bytes: a first prompt, then Read exchanges over distinct files."""
+def history(size: int, variant: int = 0) -> list[dict[str, Any]]:
+    """Messages whose JSON is about `size` bytes: a first prompt, then Read exchanges over distinct files. Each
+    `variant` cuts every file at another place, so no message of one variant is a message of another."""
     messages: list[dict[str, Any]] = [{"role": "user", "content": [
         {"type": "text", "text": "<system-reminder>Context for this session.</system-reminder>"},
-        {"type": "text", "text": "Please review how this project handles large requests and fix what is slow."}]}]
+        {"type": "text", "text": f"Please review how this project handles large requests (session {variant})."}]}]
     used = 2000
     for number, path in enumerate(source_files()):
         if used >= size:
@@ -86,25 +88,27 @@ def history(size: int) -> list[dict[str, Any]]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        text = text[: 4000 + (number * 7919) % 30000]  # varied lengths, 4–34 KB
+        start = (variant * 1709) % max(1, len(text) - 2000) if variant else 0
+        text = text[start: start + 4000 + (number * 7919) % 30000]  # varied lengths, up to 4–34 KB
         if not text.strip():
             continue
-        pair = exchange(number, path, text)
+        pair = exchange(number, path, text, variant)
         messages += pair
         used += len(json.dumps(pair))
     return messages
 
 
-def body(size: int, *, stream: bool = True, extra_exchanges: int = 0) -> dict[str, Any]:
+def body(size: int, *, variant: int = 0, stream: bool = True, extra_exchanges: int = 0) -> dict[str, Any]:
     """A Claude Code-shaped request of about `size` bytes; `extra_exchanges` appends that many new exchanges (the
     same session's next turn) after the history, then the closing user text."""
-    messages = history(size)
+    messages = history(size, variant)
     if extra_exchanges:
         stdlib = Path(sysconfig.get_paths()["stdlib"])
         extra = sorted(stdlib.glob("*/*/*.py"))
         for number in range(extra_exchanges):
-            path = extra[number]
-            messages += exchange(90000 + number, path, path.read_text(encoding="utf-8", errors="replace")[:8000])
+            path = extra[(variant * 7 + number) % len(extra)]
+            messages += exchange(90000 + number, path, path.read_text(encoding="utf-8", errors="replace")[:8000],
+                                 variant)
     messages.append({"role": "assistant", "content": [{"type": "text", "text": "I have read the files."}]})
     messages.append({"role": "user", "content": [{"type": "text", "text": "Now summarise what you found."}]})
     return {"model": MODEL, "max_tokens": 32000, "stream": stream, "system": system_blocks(), "tools": tools(),

@@ -113,7 +113,7 @@ def test_layer_holds_kiro_core_its_data_and_the_runtime_dependencies(build):
     assert hashlib.sha256(data.read_bytes()).hexdigest() == CL100K_SHA256
     assert (python / "kiro_core" / "tokens.py").is_file()
     for package in ("fastapi", "pydantic", "pydantic_core", "httpx", "uvicorn", "mangum", "aws_lambda_powertools",
-                    "regex", "starlette"):
+                    "regex", "orjson", "starlette"):
         assert (python / package / "__init__.py").is_file(), package
     # The gateway counts tokens without tiktoken (kiro_core.tokens): the layer ships what runs, nothing more.
     assert not (python / "tiktoken").exists() and not (python / "requests").exists()
