@@ -128,9 +128,14 @@ class GatewayRuntime:
         return await asyncio.wrap_future(self.cpu.submit(fn))
 
     def estimate(self, conversation: Conversation) -> Future[int]:
-        """The conversation's input-token estimate, started now in a worker thread (the process's memo makes a
-        session's next turn count only its new messages)."""
-        return self.cpu.submit(estimate_input_tokens, conversation)
+        """The conversation's input-token estimate: counted at once for a small body (microseconds; a thread hop
+        would cost more), else started now in a worker thread. The process's memo makes a session's next turn count
+        only its new messages."""
+        if conversation.body_bytes >= self.settings.cpu_offload_bytes:
+            return self.cpu.submit(estimate_input_tokens, conversation)
+        done: Future[int] = Future()
+        done.set_result(estimate_input_tokens(conversation))
+        return done
 
     async def proxy_api_key(self) -> str:
         """The client API key: PROXY_API_KEY, else the one kept beside the credentials (the Lambda secret),

@@ -137,7 +137,7 @@ class Settings:
     debug_dir: str = "debug_logs"
     # issue 16: large requests off the event loop (docs/performance.md, "Large requests")
     cpu_offload_bytes: int = 65_536  # bodies this large are parsed, converted and encoded in a worker thread
-    cpu_worker_threads: int = 4  # worker threads for that and for token estimates (one slow request holds one)
+    cpu_worker_threads: int = 2  # worker threads for that and for their token estimates (more starve the event loop)
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
