@@ -130,11 +130,12 @@ class Gateway:
         return self.process.url + "/v1/messages"
 
 
-def start_gateway(label: str, tree: Path, upstream: Upstream, home: Path, python: str) -> Gateway:
+def start_gateway(label: str, tree: Path, upstream: Upstream, home: Path, python: str,
+                  extra: dict[str, str]) -> Gateway:
     env = upstream.gateway_env()
     env.update({"PROXY_API_KEY": API_KEY, "HOME": str(home), "KIRO_STATE_FILE": str(home / f"{label}.json"),
                 "LOG_LEVEL": "WARNING", "FAKE_REASONING": "false",
-                "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'functions'}"})
+                "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'functions'}", **extra})
     return Gateway(label, GatewayProcess(env, home, log_path=home / f"{label}.log", python=python).start())
 
 
@@ -239,38 +240,38 @@ async def measure(gateways: list[Gateway], upstream: Upstream, args: argparse.Na
         print("tiny requests done", file=sys.stderr)
         direct_url = upstream.url + "/generateAssistantResponse"
         variant = 0
-        for gateway in gateways:
-            figures = out[gateway.label]
-            for label, size in SIZES.items():
-                via, direct = [], []
-                for _ in range(args.samples):
-                    variant += 1
-                    body = encoded(large_body(size, variant=variant))
-                    upstream.enqueue(short_script())
-                    via.append(await first_content(http, gateway.messages, body, gateway_headers(), GATEWAY_MARKER))
-                    payload = upstream.last_payloads()[0]
-                    upstream.enqueue(short_script())
-                    direct.append(await first_content(http, direct_url, payload, direct_headers(upstream),
-                                                      DIRECT_MARKER))
-                figures[f"{label} body"] = len(body) / 1e6
-                figures[f"{label} ttfb"] = statistics.median(via) * 1000
-                figures[f"{label} direct"] = statistics.median(direct) * 1000
-            # The same session's next turn: the 1 MB body, then it again with one new exchange.
-            via, direct = [], []
+
+        async def first_and_direct(gateway: Gateway, content: bytes) -> tuple[float, float]:
+            upstream.enqueue(short_script())
+            via = await first_content(http, gateway.messages, content, gateway_headers(), GATEWAY_MARKER)
+            payload = upstream.last_payloads()[0]
+            upstream.enqueue(short_script())
+            return via, await first_content(http, direct_url, payload, direct_headers(upstream), DIRECT_MARKER)
+
+        # Each sample is a new body, sent to every gateway in turn (each has its own memory: new to each).
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for label, size in SIZES.items():
             for _ in range(args.samples):
                 variant += 1
-                upstream.enqueue(short_script(), short_script())
-                await first_content(http, gateway.messages, encoded(large_body(1_000_000, variant=variant)),
-                                    gateway_headers(), GATEWAY_MARKER)
-                turn = encoded(large_body(1_000_000, variant=variant, extra_exchanges=1))
-                via.append(await first_content(http, gateway.messages, turn, gateway_headers(), GATEWAY_MARKER))
-                payload = upstream.last_payloads()[0]
+                content = encoded(large_body(size, variant=variant))
+                for gateway in gateways:
+                    samples.setdefault((gateway.label, label), []).append(await first_and_direct(gateway, content))
+                    out[gateway.label][f"{label} body"] = len(content) / 1e6
+        # The same session's next turn: the 1 MB body, then it again with one new exchange.
+        for _ in range(args.samples):
+            variant += 1
+            first_turn = encoded(large_body(1_000_000, variant=variant))
+            turn = encoded(large_body(1_000_000, variant=variant, extra_exchanges=1))
+            for gateway in gateways:
                 upstream.enqueue(short_script())
-                direct.append(await first_content(http, direct_url, payload, direct_headers(upstream),
-                                                  DIRECT_MARKER))
-            figures["next turn ttfb"] = statistics.median(via) * 1000
-            figures["next turn direct"] = statistics.median(direct) * 1000
-            print(f"{gateway.label}: sizes done", file=sys.stderr)
+                await first_content(http, gateway.messages, first_turn, gateway_headers(), GATEWAY_MARKER)
+                samples.setdefault((gateway.label, "next turn"), []).append(await first_and_direct(gateway, turn))
+        for (gateway_label, label), pairs in samples.items():
+            out[gateway_label][f"{label} ttfb"] = statistics.median(via for via, _ in pairs) * 1000
+            out[gateway_label][f"{label} direct"] = statistics.median(direct for _, direct in pairs) * 1000
+        print("sizes done", file=sys.stderr)
+        for gateway in gateways:
+            figures = out[gateway.label]
             # A stream paced at 50 ms while five different 3 MB requests pass.
             bodies = []
             for _ in range(5):
@@ -349,16 +350,20 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=3, help="new bodies per size (the median is shown)")
     parser.add_argument("--tiny", type=int, default=300, help="tiny requests per gateway")
     parser.add_argument("--gateway-python", default=sys.executable)
+    parser.add_argument("--base-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the --base gateway only (e.g. --base . --base-env CPU_OFFLOAD_BYTES=1e9 "
+                             "compares two configurations of this tree)")
     args = parser.parse_args()
     upstream = Upstream()
     gateways: list[Gateway] = []
     try:
         with tempfile.TemporaryDirectory() as home:
             if args.base:
+                extra = dict(item.split("=", 1) for item in args.base_env)
                 gateways.append(start_gateway("before", args.base.resolve(), upstream, Path(home),
-                                              args.gateway_python))
+                                              args.gateway_python, extra))
             gateways.append(start_gateway("after" if args.base else "gateway", ROOT, upstream, Path(home),
-                                          args.gateway_python))
+                                          args.gateway_python, {}))
             out = asyncio.run(measure(gateways, upstream, args))
     finally:
         for gateway in gateways:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -92,6 +93,8 @@ class GatewayRuntime:
         self.usage: UsageService = build_usage_service(settings, None)
         # CPU work proportional to a request (token estimates, megabyte bodies) runs here, off the event loop.
         self.cpu = ThreadPoolExecutor(max_workers=settings.cpu_worker_threads, thread_name_prefix="gateway-cpu")
+        # Python's default (5 ms) makes every wake-up of the event loop wait that long behind a busy worker thread.
+        sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
         self.conversion = ConversionOptions(
             tool_description_max_length=settings.tool_description_max_length,
             max_payload_bytes=settings.kiro_max_payload_bytes,

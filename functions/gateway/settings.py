@@ -138,6 +138,7 @@ class Settings:
     # issue 16: large requests off the event loop (docs/performance.md, "Large requests")
     cpu_offload_bytes: int = 65_536  # bodies this large are parsed, converted and encoded in a worker thread
     cpu_worker_threads: int = 2  # worker threads for that and for their token estimates (more starve the event loop)
+    gil_switch_interval_ms: float = 1.0  # how long a worker thread may hold the interpreter before the event loop
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
