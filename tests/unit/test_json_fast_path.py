@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.edge.json_limits import JsonLimits, loads_strict
+from gateway.edge.json_limits import JsonLimits, JsonRejected, loads_strict
 
 finite_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
@@ -39,3 +40,11 @@ def test_integers_beyond_64_bits_stay_integers() -> None:
     body = b'{"input": {"id": 123456789012345678901234567890, "n": -18446744073709551616}}'
     assert loads_strict(body, JsonLimits()) == {"input": {"id": 123456789012345678901234567890,
                                                           "n": -18446744073709551616}}
+
+
+def test_quoted_escapes_in_source_text_are_text_and_real_lone_surrogates_are_refused() -> None:
+    quoted = rb'{"content": "emoji = \"\\ud83d\\ude00\"  # \\\\ud800 in a comment"}'
+    assert loads_strict(quoted, JsonLimits()) == json.loads(quoted)
+    with pytest.raises(JsonRejected) as caught:
+        loads_strict(rb'{"content": ["ok", "a backslash then a lone surrogate: \\\ud800"]}', JsonLimits())
+    assert caught.value.path == "content.1"

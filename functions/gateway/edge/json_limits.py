@@ -77,11 +77,24 @@ def loads_strict(body: bytes, limits: JsonLimits) -> Any:
         pass
     else:
         if not _has_huge_float(value):
-            check_surrogates = _SURROGATE_ESCAPE.search(body) is not None  # in case an orjson lets one through
+            # orjson refuses lone surrogates; checked anyway (versions differ) where an escape could make one.
+            check_surrogates = _has_surrogate_escape(body)
             if not _within(value, limits, check_surrogates=check_surrogates):
                 _explain(value, limits, check_surrogates=check_surrogates)
             return value
     return _loads_stdlib(body, limits)
+
+
+def _has_surrogate_escape(body: bytes) -> bool:
+    """Whether `body` holds a surrogate escape: a match of `_SURROGATE_ESCAPE` after an even number of backslashes
+    (`\\\\ud83d`, source text quoting an escape, is a backslash then text)."""
+    for match in _SURROGATE_ESCAPE.finditer(body):
+        start = before = match.start()
+        while before > 0 and body[before - 1] == 0x5C:  # backslash
+            before -= 1
+        if (start - before) % 2 == 0:
+            return True
+    return False
 
 
 def _has_huge_float(root: Any) -> bool:
