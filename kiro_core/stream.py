@@ -23,7 +23,7 @@ Decisions worth knowing (docs/protocol.md §Event stream, §Credits and usage):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -171,7 +171,7 @@ class ResponseAssembler:
     def __init__(
         self,
         *,
-        input_tokens: int,
+        input_tokens: int | Callable[[], int],
         max_input_tokens: int = 200_000,
         tool_name_aliases: Mapping[str, str] = _NO_ALIASES,
         thinking_handling: str = "as_reasoning_content",
@@ -179,6 +179,7 @@ class ResponseAssembler:
     ) -> None:
         if thinking_handling not in THINKING_HANDLING_MODES:
             raise ValueError(f"thinking_handling must be one of {THINKING_HANDLING_MODES}, not {thinking_handling!r}")
+        # An int, or a callable read only when usage is reported (the gateway counts while the upstream works).
         self._input_estimate = input_tokens
         self._max_input = max_input_tokens
         self._aliases = tool_name_aliases
@@ -435,7 +436,8 @@ class ResponseAssembler:
         # The larger of the upstream-derived figure and the local estimate (docs/protocol.md §Credits and usage): the
         # percentage's denominator can be stale and it saturates at 100%, and Claude Code compacts on what it is told.
         from_upstream = int(self._context_percentage / 100 * self._max_input + 0.5)
-        input_tokens = max(from_upstream, self._input_estimate)
+        estimate = self._input_estimate
+        input_tokens = max(from_upstream, estimate if isinstance(estimate, int) else estimate())
         return Usage(input_tokens=input_tokens, output_tokens=output_tokens, credits=self._credits)
 
 

@@ -11,6 +11,17 @@ whole token (~92 % of pieces in code, more in prose) costs one C-level membershi
 byte-pair merging as tiktoken does it (merge the adjacent pair whose concatenation has the lowest rank, the leftmost
 of equals, until none is a token), remembered per piece. The counts are tiktoken's (tests compare the two) for
 every character both engines' Unicode tables know; a code point newer than one of them may split differently.
+
+Bounded in cost (docs/performance.md, "Token estimates"): a client's pathological text must cost at most a bounded
+amount of merging. A piece longer than `LONG_PIECE_BYTES` (a megabyte of one repeated character is one piece) is
+merged over its first `LONG_PIECE_BYTES` bytes and the count scaled to its length; and once one text has sent
+`MERGE_BUDGET_BYTES` of pieces that are not whole tokens through merging, the rest of its non-token pieces are
+estimated from the tokens-per-byte of those merged so far. Both rules depend on the text alone, so a text counts
+the same wherever and whenever it is counted. Real text (code, prose) stays far below both and counts exactly.
+
+A whole conversation is counted per part (system, each message, the tools) through `TokenMemo`, a bounded map from
+each part's content digest to its count: a session resends its history byte for byte every turn, so the next turn
+counts only what is new.
 """
 
 from __future__ import annotations
@@ -19,6 +30,8 @@ import binascii
 import hashlib
 import heapq
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from itertools import filterfalse
@@ -37,6 +50,9 @@ _CL100K_PATTERN = (
 _MERGED_CACHE_SIZE = 8192  # pieces that are not one token, with their counts (emptied when full: ~1 MB at most)
 _MERGED_CACHE_PIECE = 64  # longer pieces are merged every time rather than remembered
 _SHORT_PIECE = 48  # up to this many bytes, rescanning every pair is faster than a heap
+LONG_PIECE_BYTES = 8192  # a longer piece is merged over this prefix and scaled (~40 ms of merging at most)
+MERGE_BUDGET_BYTES = 65_536  # per text: bytes of non-token pieces merged exactly; past it they are estimated
+MEMO_ENTRIES = 8192  # TokenMemo: parts remembered (a 32-byte digest and a count each: ~1.5 MB at most)
 
 CLAUDE_CORRECTION_FACTOR = 1.15  # cl100k under-counts Claude's tokenizer by roughly this much
 IMAGE_TOKENS = 1600  # a typical ~1 MP image in Claude's accounting (width*height/750)
@@ -44,9 +60,18 @@ PER_MESSAGE_OVERHEAD = 4
 PER_TOOL_OVERHEAD = 4
 
 
+_LOADING = threading.Lock()  # worker threads may ask for the counter at once: the vocabulary is built once
+
+
 @lru_cache(maxsize=1)
 def encoding() -> Cl100k:
     """The offline cl100k_base counter (loaded once, on first use)."""
+    with _LOADING:
+        return _load()
+
+
+@lru_cache(maxsize=1)
+def _load() -> Cl100k:
     import regex  # `\p{L}` and possessive quantifiers; imported with the vocabulary, not with this module
 
     return Cl100k(_ranks(), regex.compile(_CL100K_PATTERN).findall)
@@ -64,7 +89,8 @@ class Cl100k:
         self._merged: dict[bytes, int] = {}
 
     def count(self, text: str) -> int:
-        """The number of tokens tiktoken's `encode(text, disallowed_special=())` returns."""
+        """The number of tokens tiktoken's `encode(text, disallowed_special=())` returns, for any text whose
+        non-token pieces stay within the cost bounds (see the module docstring); an estimate beyond them."""
         try:
             pieces = [piece.encode() for piece in self._split(text)]
         except UnicodeEncodeError:  # lone surrogates (JSON's "\ud83d"): replaced first, as tiktoken does
@@ -72,14 +98,28 @@ class Cl100k:
             pieces = [piece.encode() for piece in self._split(text)]
         total = len(pieces)
         merged = self._merged
+        spent = 0  # bytes of non-token pieces counted exactly so far (the budget), and the tokens they made
+        made = 0
         for piece in filterfalse(self._is_token, pieces):  # only the pieces that are not one whole token
+            size = len(piece)
+            if spent >= MERGE_BUDGET_BYTES:  # past the budget: this text's own tokens-per-byte so far
+                total += max(1, -(-size * made // spent)) - 1
+                continue
+            if size > LONG_PIECE_BYTES:  # never remembered (longer than any cached piece)
+                prefix = self._merge_long(piece[:LONG_PIECE_BYTES])
+                spent += LONG_PIECE_BYTES
+                made += prefix
+                total += -(-prefix * size // LONG_PIECE_BYTES) - 1
+                continue
             count = merged.get(piece)
             if count is None:
-                count = self._merge(piece) if len(piece) <= _SHORT_PIECE else self._merge_long(piece)
-                if len(piece) <= _MERGED_CACHE_PIECE:
+                count = self._merge(piece) if size <= _SHORT_PIECE else self._merge_long(piece)
+                if size <= _MERGED_CACHE_PIECE:
                     if len(merged) >= _MERGED_CACHE_SIZE:
                         merged.clear()
                     merged[piece] = count
+            spent += size
+            made += count
             total += count - 1
         return total
 
@@ -169,20 +209,71 @@ def claude_tokens(text: str) -> int:
     return int(raw * CLAUDE_CORRECTION_FACTOR + 0.5) if raw else 0
 
 
-def estimate_input_tokens(conversation: Conversation) -> int:
-    """Estimated input tokens of a whole request: system, messages, tool calls/results, images, tool definitions."""
-    raw = count_text(conversation.system)
+class TokenMemo:
+    """Counts of conversation parts by content digest, least recently used dropped past `entries`.
+
+    Thread-safe (estimates run in worker threads). Holds digests and integers only, never client text, so its size
+    is bounded by `entries` whatever the requests carry.
+    """
+
+    def __init__(self, entries: int = MEMO_ENTRIES) -> None:
+        self._entries = entries
+        self._counts: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def count(self, parts: tuple[str, ...]) -> int:
+        """Raw cl100k tokens of `parts` (summed), from memory when this exact sequence was counted before."""
+        digest = hashlib.blake2b(digest_size=32)
+        for part in parts:
+            data = part.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+        key = digest.digest()
+        with self._lock:
+            known = self._counts.get(key)
+            if known is not None:
+                self._counts.move_to_end(key)
+                return known
+        counted = sum(count_text(part) for part in parts)
+        with self._lock:
+            self._counts[key] = counted
+            if len(self._counts) > self._entries:
+                self._counts.popitem(last=False)
+        return counted
+
+
+MEMO = TokenMemo()  # the process's memo: a session's next turn re-counts only its new messages
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def estimate_input_tokens(conversation: Conversation, memo: TokenMemo | None = None) -> int:
+    """Estimated input tokens of a whole request: system, messages, tool calls/results, images, tool definitions.
+
+    Counted per part through `memo` (the process's `MEMO` by default): the same conversation gives the same figure
+    whether its parts were remembered or not. CPU-bound on a new megabyte-sized conversation: callers on an event
+    loop run it in a worker thread.
+    """
+    memo = memo if memo is not None else MEMO
+    raw = memo.count((conversation.system,)) if conversation.system else 0
     images = 0
     for message in conversation.messages:
-        raw += PER_MESSAGE_OVERHEAD + count_text(message.text)
+        parts = [message.text]
         for call in message.tool_calls:
-            raw += PER_TOOL_OVERHEAD + count_text(call.name)
-            raw += count_text(json.dumps(call.arguments, ensure_ascii=False, separators=(",", ":")))
-        for result in message.tool_results:
-            raw += PER_TOOL_OVERHEAD + count_text(result.content)
+            parts += (call.name, _compact(call.arguments))
+        parts += (result.content for result in message.tool_results)
+        raw += PER_MESSAGE_OVERHEAD + PER_TOOL_OVERHEAD * (len(message.tool_calls) + len(message.tool_results))
+        raw += memo.count(tuple(parts))
         images += len(message.images)
-    for tool in conversation.tools:
-        raw += PER_TOOL_OVERHEAD + count_text(tool.name) + count_text(tool.description)
-        raw += count_text(json.dumps(tool.input_schema, ensure_ascii=False, separators=(",", ":")))
+    if conversation.tools:
+        parts = []
+        for tool in conversation.tools:
+            parts += (tool.name, tool.description, _compact(tool.input_schema))
+        raw += PER_TOOL_OVERHEAD * len(conversation.tools) + memo.count(tuple(parts))
     raw += 3  # the reply's priming
     return int(raw * CLAUDE_CORRECTION_FACTOR + 0.5) + images * IMAGE_TOKENS

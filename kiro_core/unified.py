@@ -129,3 +129,4 @@ class Conversation:
     stream: bool = False
     reasoning: ReasoningIntent = field(default_factory=ReasoningIntent)
     session: SessionHints | None = None  # what the client said about its session (kiro_core.session), if anything
+    body_bytes: int = 0  # size of the client body it came from: large ones are encoded off the event loop

@@ -6,14 +6,16 @@ Missing credentials do not stop the process: requests that need Kiro get an erro
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
-import anyio
 import httpx
 
 from gateway.accounts.pool import Account, AccountPool, Release
@@ -43,6 +45,7 @@ from kiro_core.unified import Conversation
 log = logging.getLogger(__name__)
 
 STORED_KEY_SECONDS = 60.0
+T = TypeVar("T")
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -85,6 +88,10 @@ class GatewayRuntime:
         self.models = models
         self.usage: UsageService = build_usage_service(settings, None)
         self._prefetched = not settings.kiro_state_table  # a new instance's first state reads: one call
+        # CPU work proportional to a request (token estimates, megabyte bodies) runs here, off the event loop.
+        self.cpu = ThreadPoolExecutor(max_workers=settings.cpu_worker_threads, thread_name_prefix="gateway-cpu")
+        # Python's default (5 ms) makes every wake-up of the event loop wait that long behind a busy worker thread.
+        sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
         self.conversion = ConversionOptions(
             tool_description_max_length=settings.tool_description_max_length,
             max_payload_bytes=settings.kiro_max_payload_bytes,
@@ -114,6 +121,21 @@ class GatewayRuntime:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        self.cpu.shutdown(wait=False, cancel_futures=True)
+
+    async def run_cpu(self, fn: Callable[[], T]) -> T:
+        """`fn()` in a worker thread: other requests' streams go on meanwhile (docs/performance.md)."""
+        return await asyncio.wrap_future(self.cpu.submit(fn))
+
+    def estimate(self, conversation: Conversation) -> Future[int]:
+        """The conversation's input-token estimate: counted at once for a small body (microseconds; a thread hop
+        would cost more), else started now in a worker thread. The process's memo makes a session's next turn count
+        only its new messages."""
+        if conversation.body_bytes >= self.settings.cpu_offload_bytes:
+            return self.cpu.submit(estimate_input_tokens, conversation)
+        done: Future[int] = Future()
+        done.set_result(estimate_input_tokens(conversation))
+        return done
 
     async def proxy_api_key(self) -> str:
         """The client API key: PROXY_API_KEY, else the one kept beside the credentials (the Lambda secret),
@@ -158,9 +180,11 @@ class GatewayRuntime:
             schema = static_schema(model.kiro_id)
 
         upstream_entry = catalog.upstream_entry(model.kiro_id)
+        # Counted while the payload is built and the upstream works: needed for usage figures, not to send.
+        estimate = self.estimate(conversation)
 
         async def attempt(account: Account, release: Release) -> PreparedAnswer:
-            answer = await self._open_on(account.kiro, conversation, model, schema, upstream_entry, stats)
+            answer = await self._open_on(account.kiro, conversation, model, schema, upstream_entry, stats, estimate)
             answer.stream.on_close(release)
             return answer
 
@@ -168,10 +192,9 @@ class GatewayRuntime:
             return await pool.run(attempt)
         except GatewayError as error:
             if error.kind is ErrorKind.CONTEXT_TOO_LONG:
-                # Worded as Anthropic's API does, so Claude Code compacts by itself; the estimate is made only here,
-                # when it is needed, off the event loop (a conversation this size takes a while to count;
-                # docs/protocol.md §Compaction).
-                tokens = await anyio.to_thread.run_sync(estimate_input_tokens, conversation)
+                # Worded as Anthropic's API does, so Claude Code compacts by itself (docs/protocol.md §Compaction);
+                # the figure is the estimate already being counted off the event loop.
+                tokens = await asyncio.wrap_future(estimate)
                 error.anthropic_message = prompt_too_long_message(tokens, model.max_input_tokens)
             raise
 
@@ -201,7 +224,7 @@ class GatewayRuntime:
 
     async def _open_on(self, kiro: KiroClient, conversation: Conversation, model: ResolvedModel,
                        schema: dict[str, Any] | None, upstream_entry: dict[str, Any] | None,
-                       stats: AnswerStats) -> PreparedAnswer:
+                       stats: AnswerStats, estimate: Future[int]) -> PreparedAnswer:
         """Build the Kiro payload for this account (its profile ARN) and open the answer past its commit boundary."""
         settings = self.settings
         options = self.conversion
@@ -218,13 +241,13 @@ class GatewayRuntime:
                                       root_conversation_id=ids.root_conversation_id, cache_policy=policy,
                                       request_fields_schema=schema, replay_reasoning=replay_reasoning)
 
-        kiro_request = build()
-        input_tokens = estimate_input_tokens(conversation)
+        large = conversation.body_bytes >= settings.cpu_offload_bytes
+        kiro_request = await self.run_cpu(build) if large else build()
         detect = conversation.thinking.enabled
 
         def new_assembler() -> ResponseAssembler:
             return ResponseAssembler(
-                input_tokens=input_tokens,
+                input_tokens=estimate.result,  # read at the answer's end; awaited below before the stream goes on
                 max_input_tokens=model.max_input_tokens,
                 tool_name_aliases=kiro_request.tool_name_aliases,
                 thinking_handling=settings.fake_reasoning_handling,
@@ -250,8 +273,13 @@ class GatewayRuntime:
             # Kiro's own client does this (docs/protocol.md §Native reasoning): the conversation goes on without old
             # reasoning.
             log.warning("Kiro rejected a replayed reasoning signature; retrying once without reasoningContent")
-            kiro_request = build(replay_reasoning=False)
+            kiro_request = await self.run_cpu(lambda: build(False)) if large else build(replay_reasoning=False)
             stream = await open_stream(kiro_request.body)
+        try:
+            input_tokens = await asyncio.wrap_future(estimate)
+        except BaseException:
+            await stream.aclose()
+            raise
         return PreparedAnswer(stream, model, input_tokens, kiro_request, ids)
 
 

@@ -150,6 +150,10 @@ class Settings:
     serve_keep_alive_timeout: int = 5  # seconds an idle keep-alive connection of `serve` stays open
     # issue 17 (one ledger): what budgets count for a web search, since Kiro meters none (docs/web-search.md)
     web_search_nominal_credits: float = 0.1  # credits each answered search counts against key budgets; 0 = none
+    # issue 16: large requests off the event loop (docs/performance.md, "Large requests")
+    cpu_offload_bytes: int = 65_536  # bodies this large are parsed, converted and encoded in a worker thread
+    cpu_worker_threads: int = 2  # worker threads for that and for their token estimates (more starve the event loop)
+    gil_switch_interval_ms: float = 1.0  # how long a worker thread may hold the interpreter before the event loop
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -188,7 +192,7 @@ class Settings:
         if self.max_documents_per_message < 0:
             raise ConfigError("MAX_DOCUMENTS_PER_MESSAGE must be 0 (no limit) or a positive number")
         for name in ("max_request_body_bytes", "max_json_depth", "max_json_array_items", "max_json_object_keys",
-                     "max_json_string_chars"):
+                     "max_json_string_chars", "cpu_worker_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.upper()} must be a positive number")
         if not 0 < self.client_keys_cache_seconds <= 60:

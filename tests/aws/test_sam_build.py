@@ -1,7 +1,7 @@
 """`sam build` on this machine (no Docker, any Python 3): what it produces is what Lambda will run.
 
-The layer is built by layers/kiro_core/Makefile with pip's cross-platform options, so its compiled parts (tiktoken,
-pydantic-core, regex, charset-normalizer) are Linux **aarch64** CPython 3.12 binaries whatever the build host is.
+The layer is built by layers/kiro_core/Makefile with pip's cross-platform options, so its compiled parts
+(pydantic-core, regex, uvloop, httptools) are Linux **aarch64** CPython 3.12 binaries whatever the build host is.
 
 How honest each check is, by host:
 
@@ -9,7 +9,7 @@ How honest each check is, by host:
   alone (`PYTHONPATH=<layer>/python`), compiled parts included, and counts tokens.
 * any other host (CI here is x86_64 / CPython 3.11): aarch64 cp312 extension modules cannot load, so instead the test
   (a) checks every extension module in the layer really is an ELF aarch64 cp312 binary, and (b) imports the layer's
-  own copy of the pure-Python `kiro_core` (and its data file) with the host's tiktoken and counts tokens. This proves
+  own copy of the pure-Python `kiro_core` (and its data file) with the host's regex and counts tokens. This proves
   the packaging of kiro_core and the tokenizer data; it cannot prove the aarch64 binaries run.
 
 Byte code: the layer and the functions must ship `.pyc` files for the runtime's Python (cpython-312), unchecked-hash
@@ -113,8 +113,10 @@ def test_layer_holds_kiro_core_its_data_and_the_runtime_dependencies(build):
     assert hashlib.sha256(data.read_bytes()).hexdigest() == CL100K_SHA256
     assert (python / "kiro_core" / "tokens.py").is_file()
     for package in ("fastapi", "pydantic", "pydantic_core", "httpx", "uvicorn", "mangum", "aws_lambda_powertools",
-                    "tiktoken", "starlette"):
+                    "regex", "orjson", "starlette"):
         assert (python / package / "__init__.py").is_file(), package
+    # The gateway counts tokens without tiktoken (kiro_core.tokens): the layer ships what runs, nothing more.
+    assert not (python / "tiktoken").exists() and not (python / "requests").exists()
     # The runtime provides boto3; a copy in the layer would only add size and version skew.
     assert not (python / "boto3").exists() and not (python / "botocore").exists()
     assert not (python / "bin").exists()
@@ -124,7 +126,7 @@ def test_layer_holds_kiro_core_its_data_and_the_runtime_dependencies(build):
 def test_layer_binaries_are_linux_aarch64_for_cpython_312(build):
     extensions = sorted((build / "KiroCoreLayer" / "python").rglob("*.so"))
     names = {p.name.split(".")[0] for p in extensions}
-    assert {"_tiktoken", "_pydantic_core", "_regex"} <= names, names
+    assert {"_pydantic_core", "_regex"} <= names, names
     for extension in extensions:
         assert elf_machine(extension) == EM_AARCH64, extension
         assert "cpython-312-aarch64-linux-gnu" in extension.name or ".abi3." in extension.name, extension

@@ -9,11 +9,12 @@ In order, before anything is read or sent upstream:
    authentication, counted for the address (the one that reaches `AUTH_FAILURES_PER_MINUTE` blocks it for
    `AUTH_BLOCK_SECONDS`), and a 401. A revoked or expired key is a 401 too, but not counted: it is a known key that
    stopped working, not a guess, and must not lock out an office;
-3. for generation requests (chat completions, messages, responses; not `/v1/models` or `count_tokens`) of a named
+3. for generation requests (chat completions, messages, responses; not `/v1/models`) of a named
    key: its rpm (a sliding 60 s), a concurrency slot and, on the state table, its credit budget, in ONE atomic step
    of the limiter (`admit_key`: one conditional write); the slot is held until the response has ended
    (`SlotReleaseMiddleware`, which also adds the answer's credits to the key's spending), the client's hang-up
    included. Without the table, budgets are checked against the local usage counters (`budget.check_budget`).
+   `count_tokens` costs CPU, not credits: it counts against the key's rpm only.
 
 Refusals are `GatewayError(RATE_LIMIT)`: 429 in the client's shape, `Retry-After`, a message naming the limit. The
 caller's key name goes on the request record (`client_key`, for the request log, metrics and usage counters) and on
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GENERATION_PATHS = frozenset({"/v1/chat/completions", "/v1/messages", "/v1/responses"})
+RPM_ONLY_PATHS = frozenset({"/v1/messages/count_tokens"})  # CPU work, no upstream call: rate-limited, not budgeted
 RATE_WINDOW = 60.0  # seconds: rpm and failed authentications are counted per minute
 CONCURRENCY_RETRY_AFTER = 1.0
 BUDGET_RETRY_AFTER = 5.0  # seconds: a 503 for an unverifiable budget (the state table unreachable)
@@ -152,6 +154,8 @@ class ClientGate:
         record_of(request).update(client_key=caller.name)
         if caller.key is not None and request.url.path in GENERATION_PATHS:
             await self._enforce(request, caller.key)
+        elif caller.key is not None and request.url.path in RPM_ONLY_PATHS:
+            await self._enforce(request, caller.key, rpm_only=True)
         return request.state.client_key
 
     async def _refuse_if_blocked(self, source: str) -> None:
@@ -209,10 +213,12 @@ class ClientGate:
                     "; address blocked" if blocked else "")
         observability.record_auth_failure(blocked)
 
-    async def _enforce(self, request: Request, key: ClientKey) -> None:
+    async def _enforce(self, request: Request, key: ClientKey, *, rpm_only: bool = False) -> None:
         """rpm, a concurrency slot and (on the state table) the credit budget in one atomic step of the limiter:
-        one conditional write. Without the table, budgets are checked against the local usage counters."""
-        limits = key.limits
+        one conditional write. Without the table, budgets are checked against the local usage counters. `rpm_only`:
+        a request that costs CPU but no credits (count_tokens) counts against the rpm alone."""
+        limits = replace(key.limits, concurrency=None, daily_credits=None, monthly_credits=None) \
+            if rpm_only else key.limits
         now = datetime.now(UTC)
         budgeted = limits.daily_credits is not None or limits.monthly_credits is not None
         on_item = budgeted and getattr(self.limiter, "counts_spending", False)

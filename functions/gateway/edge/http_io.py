@@ -64,23 +64,36 @@ async def read_json(request: Request, limit: int, limits: JsonLimits) -> dict[st
     This is the only way a route reads its body, so no model parsing or upstream call ever sees a body that is too
     large, too deep, non-finite or not valid Unicode.
     """
+    return decode_json(await read_body(request, limit), limits)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw request body, refused with 413 as soon as it passes `limit`; kept on the request record."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"Request body exceeds the gateway limit of {limit} bytes.")
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     try:
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
                 raise GatewayError(ErrorKind.REQUEST_TOO_LARGE,
                                    f"Request body exceeds the gateway limit of {limit} bytes.")
     except ClientDisconnect:
-        raise ClientGone(f"client disconnected after {len(body)} of {declared or 'unknown'} body bytes") from None
-    record_of(request).request_body = bytes(body)
+        raise ClientGone(f"client disconnected after {size} of {declared or 'unknown'} body bytes") from None
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy of the body, whatever its size
+    record_of(request).request_body = body
+    return body
+
+
+def decode_json(body: bytes, limits: JsonLimits) -> dict[str, Any]:
+    """`body` as a strict, bounded JSON object (read_json's checks); pure CPU, so it may run in a worker thread."""
     if not body:
         raise GatewayError(ErrorKind.INVALID_REQUEST, "The request body is empty; a JSON object is required.")
     try:
-        data = loads_strict(bytes(body), limits)
+        data = loads_strict(body, limits)
     except JsonRejected as rejected:
         kind = ErrorKind.REQUEST_TOO_LARGE if rejected.too_large else ErrorKind.INVALID_REQUEST
         raise GatewayError(kind, rejected.message, param=rejected.path) from None

@@ -22,9 +22,10 @@ from gateway.edge.http_io import (
     SSE_HEADERS,
     UNRENDERABLE_MESSAGE,
     ModelT,
+    decode_json,
     is_anthropic_path,
     parse_model,
-    read_json,
+    read_body,
 )
 from gateway.edge.json_limits import JsonLimits
 from gateway.edge.request_log import RequestRecord, record_of
@@ -95,9 +96,16 @@ async def read_conversation(
     """Body → validated client request → unified conversation; every failure is a 4xx in the client's shape."""
     runtime = await runtime_of(request)
     settings = runtime.settings
-    parsed = parse_model(model, await read_json(request, settings.max_request_body_bytes, JsonLimits.of(settings)))
-    conversation = adapter(parsed, runtime.conversion)
+    body = await read_body(request, settings.max_request_body_bytes)
+
+    def prepare() -> tuple[ModelT, Conversation]:
+        parsed = parse_model(model, decode_json(body, JsonLimits.of(settings)))
+        return parsed, adapter(parsed, runtime.conversion)
+
+    # A megabyte body takes tens of milliseconds to decode, check and convert: not on the event loop.
+    parsed, conversation = await runtime.run_cpu(prepare) if len(body) >= settings.cpu_offload_bytes else prepare()
     conversation.session = request_session(request, parsed)
+    conversation.body_bytes = len(body)
     return runtime, parsed, conversation
 
 

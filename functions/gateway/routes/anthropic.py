@@ -7,6 +7,7 @@ answer `/health`, so start-up (Lambda's readiness check, `kiro-gateway serve`) d
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from fastapi import APIRouter, Request
@@ -56,7 +57,7 @@ async def count_tokens(request: Request) -> dict[str, int]:
     from gateway.edge.serving import read_conversation
     from kiro_core.convert.anthropic import anthropic_to_conversation
     from kiro_core.models.anthropic import CountTokensRequest
-    from kiro_core.tokens import estimate_input_tokens
 
-    _runtime, _parsed, conversation = await read_conversation(request, CountTokensRequest, anthropic_to_conversation)
-    return {"input_tokens": estimate_input_tokens(conversation)}
+    runtime, _parsed, conversation = await read_conversation(request, CountTokensRequest, anthropic_to_conversation)
+    # The same figure a streamed answer reports, counted in a worker thread (bounded per text: kiro_core.tokens).
+    return {"input_tokens": await asyncio.wrap_future(runtime.estimate(conversation))}
