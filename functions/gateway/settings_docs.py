@@ -166,4 +166,10 @@ DOCS: dict[str, tuple[str, str]] = {
                                   "request. Off: Kiro's signatures verbatim (and no drop)."),
     "web_search_nominal_credits": ("Web search", "Credits each search Kiro answered counts against client-key "
                                    "budgets, since Kiro meters none (an estimate; 0: budgets ignore searches)."),
+    "cpu_offload_bytes": ("Server", "Request bodies this large (bytes) are decoded, checked, converted and encoded "
+                          "in a worker thread, so no other stream waits for them."),
+    "cpu_worker_threads": ("Server", "Worker threads for large bodies and token estimates (more starve the event "
+                           "loop on a small machine)."),
+    "gil_switch_interval_ms": ("Server", "How long a worker thread may hold the interpreter before the event loop "
+                               "gets it back, in milliseconds (Python's default is 5)."),
 }

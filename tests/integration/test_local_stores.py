@@ -210,31 +210,42 @@ def test_two_stores_on_one_file_refresh_once(kiro: FakeKiro, tmp_path: Path) -> 
 
 
 _PROCESS_SCRIPT = textwrap.dedent("""
-    import asyncio, sys
+    import asyncio, sys, time
     from pathlib import Path
     import httpx
     from gateway.auth.refresh import TokenRefresher
     from gateway.stores.local import JsonFileTokenStore
 
-    async def main(path, url):
+    async def main(path, url, go):
         store = JsonFileTokenStore(Path(path))
+        stale = await store.load()
+        print("loaded", flush=True)  # every process holds the stale tokens before any of them refreshes
+        while not Path(go).exists():
+            time.sleep(0.01)
         async with httpx.AsyncClient(trust_env=False) as http:
             refresher = TokenRefresher(http, desktop_url=url + "/refreshToken", oidc_url=url + "/token",
                                        user_agent="race")
-            creds = await store.refresh(await store.load(), refresher)
+            creds = await store.refresh(stale, refresher)
         print(creds.access_token)
 
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
 """)
 
 
 @pytest.mark.slow
 def test_processes_sharing_a_file_refresh_once(kiro: FakeKiro, tmp_path: Path) -> None:
+    """Four processes that all loaded the same stale tokens race to refresh them: the file lock lets one refresh and
+    the others read its result. The start is a barrier (each process says it loaded, then waits for a go file), so a
+    process that starts late cannot load the already rotated tokens and ask for a second refresh of its own."""
     kiro.refresh_delay = 0.3
     path = write_creds(tmp_path / "creds.json", kiro.issue_refresh_token())
-    processes = [subprocess.Popen([sys.executable, "-c", _PROCESS_SCRIPT, str(path), kiro.url],
+    go = tmp_path / "go"
+    processes = [subprocess.Popen([sys.executable, "-c", _PROCESS_SCRIPT, str(path), kiro.url, str(go)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
                  for _ in range(4)]
+    for process in processes:
+        assert process.stdout is not None and process.stdout.readline().strip() == "loaded"
+    go.touch()
     outputs = [p.communicate(timeout=60) for p in processes]
     assert all(p.returncode == 0 for p in processes), [err for _, err in outputs]
     assert len({out.strip() for out, _ in outputs}) == 1 and kiro.refresh_count == 1

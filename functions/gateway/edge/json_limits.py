@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
-from kiro_core.error_text import field_path
-
 import orjson
+
+from kiro_core.error_text import field_path
 
 # Escapes that can decode to a surrogate code point; valid pairs are joined by the decoder, lone ones survive.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
