@@ -19,6 +19,7 @@ import httpx
 from gateway.accounts.pool import Account, AccountPool, Release
 from gateway.accounts.setup import build_accounts
 from gateway.auth.manager import AuthManager
+from gateway.conversion_options import conversion_options
 from gateway.logging_setup import SCRUBBER
 from gateway.model_service import ModelService
 from gateway.settings import Settings
@@ -49,9 +50,9 @@ STORED_KEY_SECONDS = 60.0
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
     """The one pooled upstream client; short keep-alive expiry so connections stranded by network changes die."""
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=30.0, read=settings.streaming_read_timeout, write=30.0, pool=30.0),
+        timeout=httpx.Timeout(connect=30.0, read=settings.timing.streaming_read_timeout, write=30.0, pool=30.0),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
-        proxy=_proxy_url(settings.vpn_proxy_url),
+        proxy=_proxy_url(settings.endpoints.vpn_proxy_url),
         follow_redirects=False,
     )
 
@@ -80,7 +81,7 @@ class GatewayRuntime:
         self.http = http
         self.store = store  # where the client API key is kept beside the credentials (the Lambda secret), if any
         self.pool = pool
-        self._proxy_api_key = settings.proxy_api_key
+        self._proxy_api_key = settings.server.proxy_api_key
         self._stored_key_expires = 0.0
         self.credentials_problem = credentials_problem
         self.models = models
@@ -88,19 +89,7 @@ class GatewayRuntime:
         self.kiro: KiroClient | None = first.kiro if first is not None else None  # the first account's client
         self.auth: AuthManager | None = first.auth if first is not None else None
         self.usage: UsageService = build_usage_service(settings, None)
-        self.conversion = ConversionOptions(
-            tool_description_max_length=settings.tool_description_max_length,
-            max_payload_bytes=settings.kiro_max_payload_bytes,
-            fake_reasoning=settings.fake_reasoning,
-            fake_reasoning_max_tokens=settings.fake_reasoning_max_tokens,
-            fake_reasoning_budget_cap=settings.fake_reasoning_budget_cap,
-            max_documents_per_message=settings.max_documents_per_message,
-            native_reasoning_max_tokens=settings.native_reasoning_max_tokens,
-            agent_task_type=settings.kiro_agent_task_type,
-            agent_continuation=settings.kiro_agent_continuation,
-            root_conversation_id=settings.kiro_root_conversation_id,
-            cache_points=settings.kiro_cache_points,
-        )
+        self.conversion = conversion_options(settings)
 
     @classmethod
     async def create(cls, settings: Settings) -> GatewayRuntime:
@@ -111,7 +100,7 @@ class GatewayRuntime:
         fetch = built.pool.list_models if built.pool is not None else None
         # The catalogue is cached under the first account's key (pools fail over within one subscription).
         account = runtime.kiro.catalog_key if runtime.kiro else None
-        runtime.models = ModelService(fetch, cache, settings.model_cache_ttl, account=account)
+        runtime.models = ModelService(fetch, cache, settings.models.model_cache_ttl, account=account)
         runtime.usage = build_usage_service(settings, runtime.kiro.get_usage_limits if runtime.kiro else None)
         return runtime
 
@@ -121,8 +110,8 @@ class GatewayRuntime:
     async def proxy_api_key(self) -> str:
         """The client API key: PROXY_API_KEY, else the one kept beside the credentials (the Lambda secret),
         re-read every `STORED_KEY_SECONDS` so that a rotated key takes effect without recycling instances."""
-        if self.settings.proxy_api_key:
-            return self.settings.proxy_api_key
+        if self.settings.server.proxy_api_key:
+            return self.settings.server.proxy_api_key
         reader = getattr(self.store, "proxy_api_key", None)
         if reader is not None and time.monotonic() >= self._stored_key_expires:
             self._proxy_api_key = await reader() or ""
@@ -151,7 +140,7 @@ class GatewayRuntime:
         catalog = await self.models.catalog()
         model = catalog.resolve(conversation.model)
         schema = model.request_fields_schema
-        if schema is None and not catalog.from_upstream and self.settings.native_reasoning_static_table:
+        if schema is None and not catalog.from_upstream and self.settings.conversion.native_reasoning_static_table:
             schema = static_schema(model.kiro_id)
 
         upstream_entry = catalog.upstream_entry(model.kiro_id)
@@ -181,7 +170,7 @@ class GatewayRuntime:
         arn = await kiro.profile_arn()
         if arn:
             options = _with_profile_arn(options, arn)
-        hints = conversation.session if settings.stable_conversation_ids else None
+        hints = conversation.session if settings.conversations.stable_conversation_ids else None
         ids = conversation_ids(conversation, hints, str(uuid.uuid4()))
         policy = CachePolicy.from_catalog(upstream_entry) if options.cache_points else None
 
@@ -200,7 +189,7 @@ class GatewayRuntime:
                 input_tokens=input_tokens,
                 max_input_tokens=model.max_input_tokens,
                 tool_name_aliases=kiro_request.tool_name_aliases,
-                thinking_handling=settings.fake_reasoning_handling,
+                thinking_handling=settings.conversion.fake_reasoning_handling,
                 detect_thinking=detect,
             )
 
@@ -209,9 +198,9 @@ class GatewayRuntime:
                 kiro,
                 body,
                 new_assembler,
-                first_token_timeout=settings.first_token_timeout,
-                attempts=settings.first_token_max_retries,
-                keepalive=settings.keepalive_interval,
+                first_token_timeout=settings.timing.first_token_timeout,
+                attempts=settings.timing.first_token_max_retries,
+                keepalive=settings.timing.keepalive_interval,
                 stats=stats,
             )
 
@@ -231,8 +220,8 @@ class GatewayRuntime:
 def build_usage_service(settings: Settings,
                         fetch_limits: Callable[[], Awaitable[dict[str, Any]]] | None) -> UsageService:
     """Counters in the configured store, Kiro's limits through `fetch_limits` (None: no credentials)."""
-    limits = UsageLimitsCache(fetch_limits, settings.usage_limits_cache_seconds)
-    return UsageService(build_usage_store(settings), limits, settings.usage_retention_days)
+    limits = UsageLimitsCache(fetch_limits, settings.usage.usage_limits_cache_seconds)
+    return UsageService(build_usage_store(settings), limits, settings.usage.usage_retention_days)
 
 
 def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions:

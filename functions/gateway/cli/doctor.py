@@ -25,6 +25,7 @@ from gateway.logging_setup import SCRUBBER, configure_logging
 from gateway.runtime import GatewayRuntime
 from gateway.settings import ConfigError, Settings
 from gateway.stores.base import Credentials
+from gateway.upstream.client_config import KiroClientConfig
 from gateway.upstream.kiro_client import KiroClient, RetryPolicy, management_base_url
 from kiro_core.doctor_plan import Probe, StreamCensus, default_models, plan, probe_payload
 from kiro_core.errors import GatewayError
@@ -110,7 +111,8 @@ async def diagnose(settings: Settings, model_ids: list[str] | None, confirm: Con
             report.add("confirmation", False, "no requests were sent: not confirmed",
                        "answer y at the prompt, or pass --yes")
             return report
-        kiro.retry = RetryPolicy(1, settings.base_retry_delay, settings.max_retry_delay)  # exactly what was announced
+        timing = settings.timing  # one attempt: exactly what was announced
+        kiro.retry = RetryPolicy(1, timing.base_retry_delay, timing.max_retry_delay)
         arn = await kiro.profile_arn()
         for probe in probes:
             await _run_probe(report, kiro, probe, arn)
@@ -133,15 +135,15 @@ async def _check_credentials(report: Report, runtime: GatewayRuntime, settings: 
     SCRUBBER.add(creds.access_token, creds.refresh_token, creds.client_secret)
     refreshed = "refreshed now" if creds.access_token != loaded.access_token else "cached, no refresh needed"
     expiry = _when(creds.expires_at)
-    arn = creds.profile_arn or settings.profile_arn
+    arn = creds.profile_arn or settings.credentials.profile_arn
     report.add("credentials", True, f"{kind} from {runtime.store.describe()}; access token valid until {expiry} "
-               f"({refreshed}); region {creds.region or settings.kiro_region}; profile {mask_arn(arn)}")
+               f"({refreshed}); region {creds.region or settings.credentials.kiro_region}; profile {mask_arn(arn)}")
     return creds
 
 
 async def _check_catalog(report: Report, kiro: KiroClient, settings: Settings,
                          creds: Credentials) -> list[dict[str, Any]] | None:
-    host = management_base_url(settings, creds.region)
+    host = management_base_url(KiroClientConfig.from_settings(settings), creds.region)
     try:
         raw = await kiro.list_models()
     except GatewayError as error:

@@ -94,7 +94,8 @@ async def read_conversation(
     """Body → validated client request → unified conversation; every failure is a 4xx in the client's shape."""
     runtime = await runtime_of(request)
     settings = runtime.settings
-    parsed = parse_model(model, await read_json(request, settings.max_request_body_bytes, JsonLimits.of(settings)))
+    body = await read_json(request, settings.server.max_request_body_bytes, JsonLimits.of(settings))
+    parsed = parse_model(model, body)
     conversation = adapter(parsed, runtime.conversion)
     conversation.session = request_session(request, parsed)
     return runtime, parsed, conversation

@@ -63,7 +63,7 @@ async def anthropic_web_search(request: Request, runtime: GatewayRuntime, parsed
     if not hosted:
         return None
     settings = runtime.settings
-    if not settings.web_search_enabled:
+    if not settings.web_search.web_search_enabled:
         raise refused(TURNED_OFF)
     limit = _max_uses(hosted, settings)
     query = side_request_query([(tool.type, tool.name) for tool in tools], _last_user_text(parsed))
@@ -72,7 +72,7 @@ async def anthropic_web_search(request: Request, runtime: GatewayRuntime, parsed
     if any(tool.name == TOOL_NAME and not tool.is_server_tool for tool in tools):
         raise refused("The request offers both a hosted web search tool and a function tool named 'web_search'; "
                       "rename the function tool or drop one of them.")
-    conversation.tools.append(injected_tool(settings.web_search_max_query_chars))
+    conversation.tools.append(injected_tool(settings.web_search.web_search_max_query_chars))
     answer = await open_search_answer(request, runtime, conversation, anthropic_tool_use_id, limit)
     if conversation.stream:
         formatter = AnthropicSearchStreamFormatter(conversation.model, message_id, answer.input_tokens)
@@ -87,21 +87,21 @@ def responses_web_search(settings: Settings, parsed: ResponsesRequest, conversat
     hosted = [tool for tool in parsed.tools or [] if is_responses_web_search_type(tool.type)]
     if not hosted:
         return False
-    if not settings.web_search_enabled:
+    if not settings.web_search.web_search_enabled:
         log.info("the client's %r tool is dropped: web search is turned off (WEB_SEARCH_ENABLED=false)",
                  hosted[0].type)
         return False
     if any(tool.name == TOOL_NAME for tool in conversation.tools):
         log.info("the client's %r tool is dropped: it also has a function tool named %r", hosted[0].type, TOOL_NAME)
         return False
-    conversation.tools.append(injected_tool(settings.web_search_max_query_chars))
+    conversation.tools.append(injected_tool(settings.web_search.web_search_max_query_chars))
     return True
 
 
 async def open_search_answer(request: Request, runtime: GatewayRuntime, conversation: Conversation,
                              new_id: Callable[[], str], limit: int | None = None) -> LoopAnswer:
     """The answer through the search loop, past its commit point (see `loop`); failures before it raise."""
-    settings = runtime.settings
+    search = runtime.settings.web_search
     record = record_of(request)
     record.update(model=conversation.model, stream=conversation.stream, web_search="loop")
     searches = 0
@@ -112,8 +112,8 @@ async def open_search_answer(request: Request, runtime: GatewayRuntime, conversa
         record.update(web_search_requests=searches)
 
     stream = SearchLoopStream(
-        runtime, conversation, WebSearcher(runtime.require_kiro(), settings.web_search_timeout),
-        limit=limit or settings.web_search_max_uses, max_query_chars=settings.web_search_max_query_chars,
+        runtime, conversation, WebSearcher(runtime.require_kiro(), search.web_search_timeout),
+        limit=limit or search.web_search_max_uses, max_query_chars=search.web_search_max_query_chars,
         new_id=new_id, streamed=conversation.stream, on_search=on_search,
     )
     try:
@@ -132,10 +132,10 @@ async def _side_request(request: Request, runtime: GatewayRuntime, conversation:
     settings = runtime.settings
     record = record_of(request)
     record.update(model=conversation.model, stream=conversation.stream, web_search="side_request")
-    problem = query_problem(query, settings.web_search_max_query_chars)
+    problem = query_problem(query, settings.web_search.web_search_max_query_chars)
     if problem:
         raise GatewayError(ErrorKind.INVALID_REQUEST, problem[1], param="messages")
-    searcher = WebSearcher(runtime.require_kiro(), settings.web_search_timeout)
+    searcher = WebSearcher(runtime.require_kiro(), settings.web_search.web_search_timeout)
     started = time.perf_counter()
     try:
         outcome = await searcher.search(query)
@@ -165,7 +165,7 @@ def _max_uses(hosted: list[AnthropicTool], settings: Settings) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise refused(f"'max_uses' of the {tool.type} tool must be a positive integer, not {value!r}.")
         limits.append(value)
-    return min(limits) if limits else settings.web_search_max_uses
+    return min(limits) if limits else settings.web_search.web_search_max_uses
 
 
 def _last_user_text(parsed: MessagesRequest) -> str:
