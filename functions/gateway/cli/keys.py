@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -211,7 +210,7 @@ def _usage_by_key(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
                 table = stack_outputs(StackRef.from_args(args))[2].get("TableName")
             if not table:
                 return None
-            settings = Settings.from_env({**os.environ, "KIRO_STATE_TABLE": table})
+            settings = settings.replace(kiro_state_table=table)
         today = datetime.now(UTC).date()
         month = counters.month_days(today)
         days = asyncio.run(build_usage_store(settings).read(month))

@@ -8,6 +8,11 @@ they are used. A bad value fails at start-up with one line naming the variable t
 `Settings(**flat)` takes today's flat field names (`Settings(proxy_api_key="k")`) and sorts them into sections;
 `settings.replace(**flat)` derives a changed copy. Reading a flat name (`settings.proxy_api_key`) still works for code
 outside this repository; code inside it reads through the section.
+
+Reads of the environment that stay elsewhere are runtime detection, not settings: `AWS_LAMBDA_FUNCTION_NAME`
+(gateway.app, gateway.logging_setup), `NO_COLOR` (the terminal convention, gateway.logging_setup), Powertools' own
+`POWERTOOLS_*` (gateway.observability), the Web Adapter's SnapStart hook variables (gateway.snapstart), and the
+credential a CLI command adds (gateway.cli.console: deliberately not from `.env`).
 """
 
 from __future__ import annotations
