@@ -9,7 +9,7 @@ import pytest
 
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
-from gateway.upstream.client_config import KiroClientConfig
+from gateway.upstream.client_config import UpstreamSettings
 from gateway.upstream.kiro_client import KiroClient
 from gateway.web_search.mcp import WebSearcher
 from kiro_core.errors import ErrorKind, GatewayError
@@ -31,7 +31,7 @@ def search(fake: FakeKiro, creds: Credentials, query: str = "q") -> SearchResult
             return creds
 
         async with httpx.AsyncClient() as http:
-            kiro = KiroClient(KiroClientConfig.from_settings(settings), http, token, refresh, credentials)
+            kiro = KiroClient(UpstreamSettings.from_settings(settings), http, token, refresh, credentials)
             return await WebSearcher(kiro, 5.0).search(query)
 
     return asyncio.run(run())

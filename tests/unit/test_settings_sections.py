@@ -10,7 +10,7 @@ import pytest
 
 from gateway.conversion_options import conversion_options, setting_name_of
 from gateway.settings import FIELD_SECTION, SECTION_TYPES, ConfigError, Settings
-from gateway.upstream.client_config import KiroClientConfig
+from gateway.upstream.client_config import UpstreamSettings
 from kiro_core.convert.options import ConversionOptions
 
 
@@ -100,10 +100,12 @@ def test_every_conversion_setting_reaches_kiro_core_or_is_read_by_the_gateway() 
             assert (section, spec.name) in used or spec.name in read_by_the_gateway, spec.name
 
 
-def test_a_kiro_client_config_is_an_accounts_view_not_a_copy_of_the_settings() -> None:
+def test_a_kiro_clients_settings_are_an_accounts_view_not_a_copy_of_all_settings() -> None:
     settings = Settings(kiro_api_region="eu-central-1", profile_arn="arn:default", max_retries=2,
                         refresh_token="aorSECRET", proxy_api_key="proxySECRET")
-    config = KiroClientConfig.from_settings(settings, api_host="q", profile_arn="")
+    config = UpstreamSettings.from_settings(settings, api_host="q", profile_arn="")
     assert config.endpoints.kiro_api_host == "q" and settings.endpoints.kiro_api_host == "runtime"
-    assert (config.api_region, config.profile_arn, config.timing.max_retries) == ("eu-central-1", "", 2)
+    assert (config.credentials.api_region, config.credentials.profile_arn) == ("eu-central-1", "")
+    assert config.timing.max_retries == 2 and settings.credentials.profile_arn == "arn:default"
+    assert config.credentials.refresh_token == "" and not hasattr(config, "server")  # only what a client reads
     assert "SECRET" not in repr(config)

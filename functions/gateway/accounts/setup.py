@@ -30,7 +30,7 @@ from gateway.auth.refresh import TokenRefresher
 from gateway.logging_setup import SCRUBBER
 from gateway.settings import Settings
 from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
-from gateway.upstream.client_config import KiroClientConfig
+from gateway.upstream.client_config import UpstreamSettings
 from gateway.upstream.kiro_client import KiroClient, kiro_user_agent
 
 log = logging.getLogger(__name__)
@@ -78,23 +78,23 @@ def accounts_file_path(settings: Settings) -> Path:
 
 
 def api_key_account(settings: Settings, http: httpx.AsyncClient, config: AccountConfig, source: str) -> Account:
-    client_config = KiroClientConfig.from_settings(settings, api_host=config.api_host or
+    client_settings = UpstreamSettings.from_settings(settings, api_host=config.api_host or
                                                    settings.accounts.kiro_api_key_host,
                                                    api_region=config.api_region, profile_arn="")
     auth = ApiKeyAuth(config)
-    kiro = KiroClient(client_config, http, auth.access_token, auth.force_refresh, auth.credentials,
+    kiro = KiroClient(client_settings, http, auth.access_token, auth.force_refresh, auth.credentials,
                       token_type=API_KEY_TOKEN_TYPE)
     return Account(config, kiro, source=source)
 
 
 def refresh_account(settings: Settings, http: httpx.AsyncClient, config: AccountConfig, store: TokenStore, *,
-                    client_config: KiroClientConfig | None = None) -> Account:
+                    client_settings: UpstreamSettings | None = None) -> Account:
     auth = AuthManager(store, TokenRefresher.from_settings(http, settings, user_agent=kiro_user_agent()))
     bridge = AuthBridge(auth)
-    if client_config is None:
-        client_config = KiroClientConfig.from_settings(settings, api_host=config.api_host,
+    if client_settings is None:
+        client_settings = UpstreamSettings.from_settings(settings, api_host=config.api_host,
                                                        api_region=config.api_region, profile_arn=config.profile_arn)
-    kiro = KiroClient(client_config, http, bridge.access_token, bridge.force_refresh, bridge.credentials)
+    kiro = KiroClient(client_settings, http, bridge.access_token, bridge.force_refresh, bridge.credentials)
     return Account(config, kiro, source=store.describe(), auth=auth, store=store)
 
 
@@ -158,8 +158,8 @@ def single(settings: Settings, http: httpx.AsyncClient, store: TokenStore, creds
     SCRUBBER.add(creds.refresh_token, creds.access_token, creds.client_secret)
     config = AccountConfig(name="default", kind="refresh_token", refresh_token=creds.refresh_token,
                            profile_arn=creds.profile_arn, region=creds.region)
-    client_config = KiroClientConfig.from_settings(settings)
-    return _pool(settings, [refresh_account(settings, http, config, store, client_config=client_config)], health)
+    client_settings = UpstreamSettings.from_settings(settings)
+    return _pool(settings, [refresh_account(settings, http, config, store, client_settings=client_settings)], health)
 
 
 _told = {"no_credentials": False}  # the no-credentials warning is said once per process (the banner counts)

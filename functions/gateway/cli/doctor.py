@@ -25,7 +25,7 @@ from gateway.logging_setup import SCRUBBER, configure_logging
 from gateway.runtime import GatewayRuntime
 from gateway.settings import ConfigError, Settings
 from gateway.stores.base import Credentials
-from gateway.upstream.client_config import KiroClientConfig
+from gateway.upstream.client_config import UpstreamSettings
 from gateway.upstream.kiro_client import KiroClient, RetryPolicy, management_base_url
 from kiro_core.doctor_plan import Probe, StreamCensus, default_models, plan, probe_payload
 from kiro_core.errors import GatewayError
@@ -143,7 +143,7 @@ async def _check_credentials(report: Report, runtime: GatewayRuntime, settings: 
 
 async def _check_catalog(report: Report, kiro: KiroClient, settings: Settings,
                          creds: Credentials) -> list[dict[str, Any]] | None:
-    host = management_base_url(KiroClientConfig.from_settings(settings), creds.region)
+    host = management_base_url(UpstreamSettings.from_settings(settings), creds.region)
     try:
         raw = await kiro.list_models()
     except GatewayError as error:

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from gateway.stores.base import Credentials
-from gateway.upstream.client_config import KiroClientConfig
+from gateway.upstream.client_config import UpstreamSettings
 from gateway.upstream.errors import classify_network_error, classify_upstream, refresh_may_help
 from kiro_core.errors import GatewayError
 
@@ -61,54 +61,55 @@ def kiro_user_agent() -> str:
     )
 
 
-def api_base_url(config: KiroClientConfig, creds_region: str = "") -> str:
+def api_base_url(settings: UpstreamSettings, creds_region: str = "") -> str:
     """Chat + ListAvailableModels base URL: the override, else the configured host kind in the API region."""
-    if config.endpoints.kiro_api_base_url:
-        base = config.endpoints.kiro_api_base_url.rstrip("/")
+    if settings.endpoints.kiro_api_base_url:
+        base = settings.endpoints.kiro_api_base_url.rstrip("/")
         for suffix in (CHAT_PATH, MODELS_PATH):
             base = base.removesuffix(suffix)
         return base
-    region = config.region_for(creds_region)
-    if config.endpoints.kiro_api_host == "q":
+    region = settings.credentials.kiro_api_region or creds_region or settings.credentials.kiro_region
+    if settings.endpoints.kiro_api_host == "q":
         return f"https://q.{region}.amazonaws.com"
     return f"https://runtime.{region}.kiro.dev"
 
 
-def management_base_url(config: KiroClientConfig, creds_region: str = "") -> str:
+def management_base_url(settings: UpstreamSettings, creds_region: str = "") -> str:
     """Catalogue (and usage) base URL: KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (one override points every
     call at a proxy or test double), else `management.{region}.kiro.dev` (docs/protocol.md §Hosts)."""
-    override = config.endpoints.kiro_management_base_url or config.endpoints.kiro_api_base_url
+    override = settings.endpoints.kiro_management_base_url or settings.endpoints.kiro_api_base_url
     if override:
         return override.rstrip("/").removesuffix(CHAT_PATH).removesuffix(MODELS_PATH)
-    region = config.region_for(creds_region)
+    region = settings.credentials.kiro_api_region or creds_region or settings.credentials.kiro_region
     return f"https://management.{region}.kiro.dev"
 
 
-def catalog_account_key(base_url: str, creds: Credentials, config: KiroClientConfig) -> str:
+def catalog_account_key(base_url: str, creds: Credentials, settings: UpstreamSettings) -> str:
     """A short, non-secret key naming whose catalogue this is: the catalogue differs per account (docs/protocol.md
     §Models), so two credentials must never share a cached list. Built from the host, profile ARN and OIDC client id
     (never a token, which rotates)."""
-    identity = f"{base_url}|{creds.profile_arn or config.profile_arn}|{creds.client_id}"
+    identity = f"{base_url}|{creds.profile_arn or settings.credentials.profile_arn}|{creds.client_id}"
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
-def usage_base_url(config: KiroClientConfig, creds_region: str = "") -> str:
+def usage_base_url(settings: UpstreamSettings, creds_region: str = "") -> str:
     """GetUsageLimits base URL: KIRO_USAGE_BASE_URL, else KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (as
     chat), else the q host of the API region (the runtime host answers UnknownOperationException to this call,
     docs/protocol.md §Hosts)."""
-    if config.usage_base_url:
-        return config.usage_base_url.rstrip("/").removesuffix(USAGE_PATH)
-    if config.endpoints.kiro_management_base_url:  # usage follows the management override (tests, unusual networks)
-        return config.endpoints.kiro_management_base_url.rstrip("/")
-    if config.endpoints.kiro_api_base_url:
-        return api_base_url(config, creds_region)
-    return f"https://q.{config.region_for(creds_region)}.amazonaws.com"
+    if settings.usage.kiro_usage_base_url:
+        return settings.usage.kiro_usage_base_url.rstrip("/").removesuffix(USAGE_PATH)
+    if settings.endpoints.kiro_management_base_url:  # usage follows the management override (tests, unusual networks)
+        return settings.endpoints.kiro_management_base_url.rstrip("/")
+    if settings.endpoints.kiro_api_base_url:
+        return api_base_url(settings, creds_region)
+    region = settings.credentials.kiro_api_region or creds_region or settings.credentials.kiro_region
+    return f"https://q.{region}.amazonaws.com"
 
 
-def profile_arn_for(config: KiroClientConfig, creds: Credentials) -> str:
+def profile_arn_for(settings: UpstreamSettings, creds: Credentials) -> str:
     """The profileArn to send. The runtime host needs it for every auth type; the q host rejects it for SSO."""
-    arn = creds.profile_arn or config.profile_arn
-    if config.endpoints.kiro_api_host == "q" and creds.auth_type != "kiro_desktop":
+    arn = creds.profile_arn or settings.credentials.profile_arn
+    if settings.endpoints.kiro_api_host == "q" and creds.auth_type != "kiro_desktop":
         return ""
     return arn
 
@@ -160,7 +161,7 @@ class KiroClient:
 
     def __init__(
         self,
-        config: KiroClientConfig,
+        settings: UpstreamSettings,
         http: httpx.AsyncClient,
         access_token: Callable[[], Awaitable[str]],
         force_refresh: Callable[[str], Awaitable[str]],
@@ -169,7 +170,7 @@ class KiroClient:
         *,
         token_type: str = "",
     ):
-        self._config = config
+        self._settings = settings
         # "API_KEY" for `ksk_` keys: sent as `tokentype` on every call (docs/protocol.md §API keys)
         self._token_type = token_type
         self._http = http
@@ -179,7 +180,7 @@ class KiroClient:
         self._sleep = sleep
         self._user_agent = kiro_user_agent()
         self._amz_user_agent = f"aws-sdk-js/{SDK_VERSION} KiroIDE-{KIRO_IDE_VERSION}-{machine_fingerprint()}"
-        timing = config.timing
+        timing = settings.timing
         self.retry = RetryPolicy(timing.max_retries, timing.base_retry_delay, timing.max_retry_delay)
 
     def _headers(self, token: str, attempt: int, target: str | None,
@@ -204,10 +205,10 @@ class KiroClient:
 
     async def base_url(self) -> str:
         creds = await self._credentials()
-        return api_base_url(self._config, creds.region)
+        return api_base_url(self._settings, creds.region)
 
     async def profile_arn(self) -> str:
-        return profile_arn_for(self._config, await self._credentials())
+        return profile_arn_for(self._settings, await self._credentials())
 
     async def uses_api_key(self) -> bool:
         """True for a Kiro API key (`ksk_…`) account: its calls need `tokentype: API_KEY` (protocol.md §API keys).
@@ -228,7 +229,7 @@ class KiroClient:
     async def catalog_key(self) -> str:
         """The account key the catalogue is cached under (see `catalog_account_key`)."""
         creds = await self._credentials()
-        return catalog_account_key(management_base_url(self._config, creds.region), creds, self._config)
+        return catalog_account_key(management_base_url(self._settings, creds.region), creds, self._settings)
 
     async def call_mcp(self, body: bytes, headers: dict[str, str], timeout: float) -> httpx.Response:
         """POST a JSON-RPC body to Kiro's MCP endpoint and return the read 200 response; raises a GatewayError.
@@ -245,15 +246,15 @@ class KiroClient:
         try:
             return await self._list_models_management()
         except GatewayError as error:
-            if not self._config.models_rest_fallback:
+            if not self._settings.models.kiro_models_rest_fallback:
                 raise
             log.warning("management ListAvailableModels failed (%s); trying the REST operation", error.message)
             return await self._list_models_rest()
 
     async def _list_models_management(self) -> list[dict[str, Any]]:
         creds = await self._credentials()
-        url = f"{management_base_url(self._config, creds.region)}/"
-        arn = creds.profile_arn or self._config.profile_arn
+        url = f"{management_base_url(self._settings, creds.region)}/"
+        arn = creds.profile_arn or self._settings.credentials.profile_arn
         params = {"origin": ORIGIN, **({"profileArn": arn} if arn else {})}
         request: dict[str, Any] = {"origin": ORIGIN, **({"profileArn": arn} if arn else {})}
 
@@ -286,10 +287,10 @@ class KiroClient:
         """Kiro's GetUsageLimits answer for this account (plan, credits, reset date, overage)."""
         creds = await self._credentials()
         params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}
-        arn = creds.profile_arn or self._config.profile_arn
+        arn = creds.profile_arn or self._settings.credentials.profile_arn
         if arn and creds.auth_type == "kiro_desktop":  # IdC accounts get 400 with it (docs/protocol.md §Authentication)
             params["profileArn"] = arn
-        url = f"{usage_base_url(self._config, creds.region)}{USAGE_PATH}"
+        url = f"{usage_base_url(self._settings, creds.region)}{USAGE_PATH}"
         response = await self._send_with_retries("GET", url, params=params, stream=False)
         data = response.json()
         return data if isinstance(data, dict) else {}
