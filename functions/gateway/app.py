@@ -54,17 +54,17 @@ async def require_api_key(request: Request) -> None:
 
 def api_docs_enabled(settings: Settings) -> bool:
     """API_DOCS, else on everywhere but Lambda (whose layer does not carry Swagger UI's files)."""
-    if settings.api_docs:
-        return settings.api_docs == "on"
+    if settings.server.api_docs:
+        return settings.server.api_docs == "on"
     return not os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; its upstream resources are created on the first request (works with lifespan off)."""
     settings = settings or Settings.from_env()
-    logging.getLogger().setLevel(settings.log_level.upper() if settings.log_level.upper() in
+    logging.getLogger().setLevel(settings.logging.log_level.upper() if settings.logging.log_level.upper() in
                                  logging.getLevelNamesMapping() else "INFO")  # LOG_LEVEL under any launcher
-    SCRUBBER.add(settings.proxy_api_key, settings.refresh_token)
+    SCRUBBER.add(settings.server.proxy_api_key, settings.credentials.refresh_token)
     holder = RuntimeHolder(settings)
 
     @asynccontextmanager
@@ -128,5 +128,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SlotReleaseMiddleware)  # a client key's concurrency slot outlives the whole response
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
                        expose_headers=EXPOSED_HEADERS)  # browser clients may read the rate-limit headers too
-    app.add_middleware(RequestLogMiddleware, debug_mode=settings.debug_mode, debug_dir=settings.debug_dir)
+    logs = settings.logging
+    app.add_middleware(RequestLogMiddleware, debug_mode=logs.debug_mode, debug_dir=logs.debug_dir)
     return app

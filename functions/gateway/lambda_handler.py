@@ -15,6 +15,7 @@ from gateway.logging_setup import configure_logging
 from gateway.settings import Settings
 
 settings = Settings.from_env()
-configure_logging(settings.log_level, settings.log_format)  # JSON lines through the secret scrubber, as under uvicorn
+# JSON lines through the secret scrubber, as under uvicorn
+configure_logging(settings.logging.log_level, settings.logging.log_format)
 app = create_app(settings)
 handler = Mangum(app, lifespan="off")

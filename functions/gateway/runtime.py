@@ -20,6 +20,7 @@ import httpx
 
 from gateway.accounts.pool import Account, AccountPool, Release
 from gateway.accounts.setup import build_accounts
+from gateway.conversion_options import conversion_options
 from gateway.logging_setup import SCRUBBER
 from gateway.model_service import ModelService
 from gateway.settings import Settings
@@ -51,9 +52,9 @@ T = TypeVar("T")
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
     """The one pooled upstream client; short keep-alive expiry so connections stranded by network changes die."""
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=30.0, read=settings.streaming_read_timeout, write=30.0, pool=30.0),
+        timeout=httpx.Timeout(connect=30.0, read=settings.timing.streaming_read_timeout, write=30.0, pool=30.0),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
-        proxy=_proxy_url(settings.vpn_proxy_url),
+        proxy=_proxy_url(settings.endpoints.vpn_proxy_url),
         follow_redirects=False,
     )
 
@@ -82,29 +83,18 @@ class GatewayRuntime:
         self.http = http
         self.store = store  # where the client API key is kept beside the credentials (the Lambda secret), if any
         self.pool = pool
-        self._proxy_api_key = settings.proxy_api_key
+        self._proxy_api_key = settings.server.proxy_api_key
         self._stored_key_expires = 0.0
         self.credentials_problem = credentials_problem
         self.models = models
         self.usage: UsageService = build_usage_service(settings, None)
-        self._prefetched = not settings.kiro_state_table  # a new instance's first state reads: one call
+        self._prefetched = not settings.aws.kiro_state_table  # a new instance's first state reads: one call
         # CPU work proportional to a request (token estimates, megabyte bodies) runs here, off the event loop.
-        self.cpu = ThreadPoolExecutor(max_workers=settings.cpu_worker_threads, thread_name_prefix="gateway-cpu")
+        self.cpu = ThreadPoolExecutor(max_workers=settings.processing.cpu_worker_threads,
+                                      thread_name_prefix="gateway-cpu")
         # Python's default (5 ms) makes every wake-up of the event loop wait that long behind a busy worker thread.
-        sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
-        self.conversion = ConversionOptions(
-            tool_description_max_length=settings.tool_description_max_length,
-            max_payload_bytes=settings.kiro_max_payload_bytes,
-            fake_reasoning=settings.fake_reasoning,
-            fake_reasoning_max_tokens=settings.fake_reasoning_max_tokens,
-            fake_reasoning_budget_cap=settings.fake_reasoning_budget_cap,
-            max_documents_per_message=settings.max_documents_per_message,
-            native_reasoning_max_tokens=settings.native_reasoning_max_tokens,
-            agent_task_type=settings.kiro_agent_task_type,
-            agent_continuation=settings.kiro_agent_continuation,
-            root_conversation_id=settings.kiro_root_conversation_id,
-            cache_points=settings.kiro_cache_points,
-        )
+        sys.setswitchinterval(settings.processing.gil_switch_interval_ms / 1000)
+        self.conversion = conversion_options(settings)
 
     @classmethod
     async def create(cls, settings: Settings) -> GatewayRuntime:
@@ -114,7 +104,7 @@ class GatewayRuntime:
         runtime = cls(settings, http, built.key_store, built.pool, built.problem, ModelService(None, cache, 0))
         pool = built.pool
         # Every upstream call goes through the pool: it picks a usable account, holds its slot, learns from the answer.
-        runtime.models = ModelService(pool.list_models if pool else None, cache, settings.model_cache_ttl,
+        runtime.models = ModelService(pool.list_models if pool else None, cache, settings.models.model_cache_ttl,
                                       account=pool.catalog_key if pool else None)
         runtime.usage = build_usage_service(settings, pool.usage_limits if pool else None)
         return runtime
@@ -131,7 +121,7 @@ class GatewayRuntime:
         """The conversation's input-token estimate: counted at once for a small body (microseconds; a thread hop
         would cost more), else started now in a worker thread. The process's memo makes a session's next turn count
         only its new messages."""
-        if conversation.body_bytes >= self.settings.cpu_offload_bytes:
+        if conversation.body_bytes >= self.settings.processing.cpu_offload_bytes:
             return self.cpu.submit(estimate_input_tokens, conversation)
         done: Future[int] = Future()
         done.set_result(estimate_input_tokens(conversation))
@@ -142,8 +132,8 @@ class GatewayRuntime:
         re-read every `STORED_KEY_SECONDS` so that a rotated key takes effect without recycling instances (within
         60 s: the secret's copy is read again once it is that old, and that read serves the credentials and the key
         ring too)."""
-        if self.settings.proxy_api_key:
-            return self.settings.proxy_api_key
+        if self.settings.server.proxy_api_key:
+            return self.settings.server.proxy_api_key
         fresh_document = getattr(self.store, "fresh_document", None)
         if fresh_document is not None:
             if time.monotonic() >= self._stored_key_expires:
@@ -176,7 +166,7 @@ class GatewayRuntime:
         catalog = await self.models.catalog()
         model = catalog.resolve(conversation.model)
         schema = model.request_fields_schema
-        if schema is None and not catalog.from_upstream and self.settings.native_reasoning_static_table:
+        if schema is None and not catalog.from_upstream and self.settings.conversion.native_reasoning_static_table:
             schema = static_schema(model.kiro_id)
 
         upstream_entry = catalog.upstream_entry(model.kiro_id)
@@ -220,7 +210,7 @@ class GatewayRuntime:
         if prime_state is not None:
             for account in pool.accounts:
                 primed[f"account#{account.name}"] = lambda item, name=account.name: prime_state(name, item)
-        await prefetch(self.settings.kiro_state_table, state_client(), primed)
+        await prefetch(self.settings.aws.kiro_state_table, state_client(), primed)
 
     async def _open_on(self, kiro: KiroClient, conversation: Conversation, model: ResolvedModel,
                        schema: dict[str, Any] | None, upstream_entry: dict[str, Any] | None,
@@ -231,7 +221,7 @@ class GatewayRuntime:
         arn = await kiro.profile_arn()
         if arn:
             options = _with_profile_arn(options, arn)
-        hints = conversation.session if settings.stable_conversation_ids else None
+        hints = conversation.session if settings.conversations.stable_conversation_ids else None
         ids = conversation_ids(conversation, hints, str(uuid.uuid4()))
         policy = CachePolicy.from_catalog(upstream_entry) if options.cache_points else None
 
@@ -241,7 +231,7 @@ class GatewayRuntime:
                                       root_conversation_id=ids.root_conversation_id, cache_policy=policy,
                                       request_fields_schema=schema, replay_reasoning=replay_reasoning)
 
-        large = conversation.body_bytes >= settings.cpu_offload_bytes
+        large = conversation.body_bytes >= settings.processing.cpu_offload_bytes
         kiro_request = await self.run_cpu(build) if large else build()
         detect = conversation.thinking.enabled
 
@@ -250,7 +240,7 @@ class GatewayRuntime:
                 input_tokens=estimate.result,  # read at the answer's end; awaited below before the stream goes on
                 max_input_tokens=model.max_input_tokens,
                 tool_name_aliases=kiro_request.tool_name_aliases,
-                thinking_handling=settings.fake_reasoning_handling,
+                thinking_handling=settings.conversion.fake_reasoning_handling,
                 detect_thinking=detect,
             )
 
@@ -259,9 +249,9 @@ class GatewayRuntime:
                 kiro,
                 body,
                 new_assembler,
-                first_token_timeout=settings.first_token_timeout,
-                attempts=settings.first_token_max_retries,
-                keepalive=settings.keepalive_interval,
+                first_token_timeout=settings.timing.first_token_timeout,
+                attempts=settings.timing.first_token_max_retries,
+                keepalive=settings.timing.keepalive_interval,
                 stats=stats,
             )
 
@@ -286,8 +276,8 @@ class GatewayRuntime:
 def build_usage_service(settings: Settings,
                         fetch_limits: Callable[[], Awaitable[dict[str, Any]]] | None) -> UsageService:
     """Counters in the configured store, Kiro's limits through `fetch_limits` (None: no credentials)."""
-    limits = UsageLimitsCache(fetch_limits, settings.usage_limits_cache_seconds)
-    return UsageService(build_usage_store(settings), limits, settings.usage_retention_days)
+    limits = UsageLimitsCache(fetch_limits, settings.usage.usage_limits_cache_seconds)
+    return UsageService(build_usage_store(settings), limits, settings.usage.usage_retention_days)
 
 
 def _with_profile_arn(options: ConversionOptions, arn: str) -> ConversionOptions:

@@ -14,6 +14,7 @@ from gateway.model_service import ModelService
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
 from gateway.stores.local import InMemoryModelCache
+from gateway.upstream.client_config import UpstreamSettings
 from gateway.upstream.kiro_client import KiroClient, catalog_account_key, management_base_url
 from kiro_core.errors import ErrorKind, GatewayError
 
@@ -21,8 +22,9 @@ ARN = "arn:aws:codewhisperer:us-east-1:123456789012:profile/ABC"
 OTHER_ARN = "arn:aws:codewhisperer:eu-central-1:210987654321:profile/XYZ"
 
 
-def settings(**values: str) -> Settings:
-    return Settings.from_env({k.upper(): v for k, v in values.items()}, dotenv=None)
+def settings(**values: str) -> UpstreamSettings:
+    """A Kiro client\'s configuration from these variables (as the gateway builds it)."""
+    return UpstreamSettings.from_settings(Settings.from_env({k.upper(): v for k, v in values.items()}, dotenv=None))
 
 
 @pytest.mark.parametrize(

@@ -27,5 +27,5 @@ def test_the_page_names_every_variable_with_its_default() -> None:
     page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     for name in ("SERVER_HOST", "SERVER_PORT", "SQLITE_READONLY", "MAX_RETRY_DELAY", "FAKE_REASONING_BUDGET_CAP"):
         assert f"| `{name}` |" in page
-    assert f"| `SERVER_PORT` | `{Settings().server_port}` |" in page
+    assert f"| `SERVER_PORT` | `{Settings().server.server_port}` |" in page
     assert "| `EXTRA` |" not in page

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
+from gateway.upstream.client_config import UpstreamSettings
 from gateway.upstream.errors import classify_network_error, classify_status
 from gateway.upstream.kiro_client import RetryPolicy, api_base_url, parse_retry_after, profile_arn_for
 from kiro_core.errors import ErrorKind
@@ -20,8 +21,9 @@ DESKTOP = Credentials(refresh_token="r", profile_arn=ARN)
 SSO = Credentials(refresh_token="r", profile_arn=ARN, client_id="id", client_secret="secret")
 
 
-def settings(**values: str) -> Settings:
-    return Settings.from_env({k.upper(): v for k, v in values.items()}, dotenv=None)
+def settings(**values: str) -> UpstreamSettings:
+    """A Kiro client\'s configuration from these variables (as the gateway builds it)."""
+    return UpstreamSettings.from_settings(Settings.from_env({k.upper(): v for k, v in values.items()}, dotenv=None))
 
 
 @pytest.mark.parametrize(

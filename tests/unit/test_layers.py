@@ -35,7 +35,7 @@ def test_the_contracts_hold() -> None:
 
 def test_a_lower_layer_importing_a_higher_one_breaks_them(tmp_path: Path) -> None:
     tree = copy_tree(tmp_path)
-    settings = tree / "functions" / "gateway" / "settings.py"
+    settings = tree / "functions" / "gateway" / "settings" / "__init__.py"
     settings.write_text(settings.read_text(encoding="utf-8") + "\nfrom gateway.app import create_app  # noqa\n",
                         encoding="utf-8")
     result = lint_imports(tree, tree)

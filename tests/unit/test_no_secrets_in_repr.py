@@ -34,7 +34,7 @@ def assert_clean(obj: Any, secrets: tuple[str, ...]) -> None:
 
 def test_settings_repr_holds_no_secret() -> None:
     settings = Settings.from_env(SECRETS, dotenv=None)
-    assert settings.proxy_api_key == SECRETS["PROXY_API_KEY"]  # the values are there, only not shown
+    assert settings.server.proxy_api_key == SECRETS["PROXY_API_KEY"]  # the values are there, only not shown
     assert_clean(settings, tuple(SECRETS.values()))
     assert "kiro_region='us-east-1'" in repr(settings)  # the rest stays readable
 

@@ -21,7 +21,7 @@ def test_settings_repr_and_str_hold_no_secret() -> None:
     for text in (repr(settings), str(settings), f"{settings}"):
         for secret in ("proxy-secret-0001", "aorREFRESHsecret0002", "ksk_secret0003", "pw-secret0004"):
             assert secret not in text
-    assert settings.proxy_api_key == "proxy-secret-0001"  # still there to use
+    assert settings.server.proxy_api_key == "proxy-secret-0001"  # still there to use
     assert "server_port=8000" in repr(settings)  # the rest is still shown
 
 

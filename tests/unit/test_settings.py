@@ -16,11 +16,11 @@ def test_original_names_and_types() -> None:
         "FAKE_REASONING": "off", "FAKE_REASONING_MAX_TOKENS": "2048", "DEBUG_MODE": "errors",
         "SERVER_PORT": "9000", "KIRO_API_HOST": "q",
     }, dotenv=None)
-    assert settings.proxy_api_key == "k" and settings.refresh_token == "r"
-    assert settings.kiro_region == "eu-central-1" and settings.api_region == "eu-central-1"
-    assert settings.first_token_timeout == 20.0 and settings.fake_reasoning is False
-    assert settings.fake_reasoning_max_tokens == 2048 and settings.debug_mode == "errors"
-    assert settings.server_port == 9000 and settings.kiro_api_host == "q"
+    assert settings.server.proxy_api_key == "k" and settings.credentials.refresh_token == "r"
+    assert settings.credentials.kiro_region == "eu-central-1" and settings.credentials.api_region == "eu-central-1"
+    assert settings.timing.first_token_timeout == 20.0 and settings.conversion.fake_reasoning is False
+    assert settings.conversion.fake_reasoning_max_tokens == 2048 and settings.logging.debug_mode == "errors"
+    assert settings.server.server_port == 9000 and settings.endpoints.kiro_api_host == "q"
 
 
 def test_dotenv_values_are_raw_and_environment_wins(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_dotenv_values_are_raw_and_environment_wins(tmp_path: Path) -> None:
                       "PROXY_API_KEY='from-file'\n\nnot a line\n")
     assert read_dotenv(dotenv)["KIRO_CREDS_FILE"] == "C:\\Users\\me\\kiro.json"  # backslashes survive
     settings = Settings.from_env({"PROXY_API_KEY": "from-env"}, dotenv=dotenv)
-    assert settings.proxy_api_key == "from-env" and settings.profile_arn == "arn:x"
+    assert settings.server.proxy_api_key == "from-env" and settings.credentials.profile_arn == "arn:x"
 
 
 @pytest.mark.parametrize(

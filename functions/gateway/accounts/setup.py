@@ -30,6 +30,7 @@ from gateway.auth.refresh import TokenRefresher
 from gateway.logging_setup import SCRUBBER
 from gateway.settings import Settings
 from gateway.stores.base import Credentials, CredentialsNotFound, TokenStore
+from gateway.upstream.client_config import UpstreamSettings
 from gateway.upstream.endpoint import AccountContext, kiro_user_agent
 from gateway.upstream.kiro_client import KiroClient
 
@@ -71,21 +72,24 @@ def _path(value: str) -> Path:
 
 def accounts_file_path(settings: Settings) -> Path:
     """KIRO_ACCOUNTS_FILE, else the gateway's own `~/.kiro-gateway/accounts.json`."""
-    return _path(settings.kiro_accounts_file) if settings.kiro_accounts_file else DEFAULT_ACCOUNTS_FILE.expanduser()
+    configured = settings.accounts.kiro_accounts_file
+    return _path(configured) if configured else DEFAULT_ACCOUNTS_FILE.expanduser()
 
 
 def account_context(settings: Settings, config: AccountConfig) -> AccountContext:
     """Where this configured account talks to Kiro: its own host and region when it names them, else the
     settings' (KIRO_API_KEY_HOST for API keys); an API key uses a profile ARN only when its entry names one."""
     api_key = config.kind == "api_key"
-    return AccountContext(host=config.api_host or (settings.kiro_api_key_host if api_key else settings.kiro_api_host),
-                          api_region=config.api_region or settings.kiro_api_region,
+    default_host = settings.accounts.kiro_api_key_host if api_key else settings.endpoints.kiro_api_host
+    return AccountContext(host=config.api_host or default_host,
+                          api_region=config.api_region or settings.credentials.kiro_api_region,
                           profile_arn=config.profile_arn, api_key=api_key)
 
 
 def api_key_account(settings: Settings, http: httpx.AsyncClient, config: AccountConfig, source: str) -> Account:
     auth = ApiKeyAuth(config)
-    kiro = KiroClient(settings, http, auth.access_token, auth.force_refresh, auth.credentials,
+    kiro = KiroClient(UpstreamSettings.from_settings(settings), http, auth.access_token, auth.force_refresh,
+                      auth.credentials,
                       context=account_context(settings, config))
     return Account(config, kiro, source=source)
 
@@ -94,35 +98,37 @@ def refresh_account(settings: Settings, http: httpx.AsyncClient, config: Account
                     context: AccountContext | None = None) -> Account:
     auth = AuthManager(store, TokenRefresher.from_settings(http, settings, user_agent=kiro_user_agent()))
     bridge = AuthBridge(auth)
-    kiro = KiroClient(settings, http, bridge.access_token, bridge.force_refresh, bridge.credentials,
+    kiro = KiroClient(UpstreamSettings.from_settings(settings), http, bridge.access_token, bridge.force_refresh,
+                      bridge.credentials,
                       context=context or account_context(settings, config))
     return Account(config, kiro, source=store.describe(), auth=auth, store=store)
 
 
 def _policy(settings: Settings) -> Policy:
-    return Policy(throttle_cooldown=settings.account_throttle_cooldown,
-                  throttle_repeat_cooldown=settings.account_throttle_repeat_cooldown,
-                  error_cooldown=settings.account_error_cooldown, suspended_retry=settings.account_suspended_retry)
+    accounts = settings.accounts
+    return Policy(throttle_cooldown=accounts.account_throttle_cooldown,
+                  throttle_repeat_cooldown=accounts.account_throttle_repeat_cooldown,
+                  error_cooldown=accounts.account_error_cooldown, suspended_retry=accounts.account_suspended_retry)
 
 
 def _pool(settings: Settings, accounts: list[Account], health: HealthStore) -> AccountPool:
-    return AccountPool(accounts, health, selection=settings.account_selection,
-                       max_concurrency=settings.account_max_concurrency,
-                       queue_timeout=settings.account_queue_timeout, policy=_policy(settings),
-                       state_cache_seconds=settings.account_state_cache_seconds)
+    return AccountPool(accounts, health, selection=settings.accounts.account_selection,
+                       max_concurrency=settings.accounts.account_max_concurrency,
+                       queue_timeout=settings.accounts.account_queue_timeout, policy=_policy(settings),
+                       state_cache_seconds=settings.accounts.account_state_cache_seconds)
 
 
 def local_health(settings: Settings) -> HealthStore:
-    path = _path(settings.kiro_accounts_state_file) if settings.kiro_accounts_state_file else None
+    path = _path(settings.accounts.kiro_accounts_state_file) if settings.accounts.kiro_accounts_state_file else None
     return MemoryHealthStore(path)
 
 
 def shared_health(settings: Settings) -> HealthStore:
     """DynamoDB when there is a state table (every instance sees every state), else this process's memory."""
-    if settings.kiro_state_table:
+    if settings.aws.kiro_state_table:
         from gateway.accounts.dynamo_health import DynamoHealthStore
 
-        return DynamoHealthStore(settings.kiro_state_table)
+        return DynamoHealthStore(settings.aws.kiro_state_table)
     return local_health(settings)
 
 
@@ -146,7 +152,7 @@ def from_file(settings: Settings, http: httpx.AsyncClient, path: Path) -> Accoun
     if not configs:
         raise CredentialsNotFound(f"The accounts file {path} holds no account: add one with `kiro-gateway accounts "
                                   "add` or `kiro-gateway login --device`.")
-    state = _path(settings.kiro_state_file) if settings.kiro_state_file else None
+    state = _path(settings.credentials.kiro_state_file) if settings.credentials.kiro_state_file else None
     accounts = _configured_accounts(
         settings, http, configs, lambda config: AccountsFileTokenStore(path, config.name, state_file=state))
     return _pool(settings, accounts, local_health(settings))
@@ -174,23 +180,24 @@ async def build_accounts(settings: Settings, http: httpx.AsyncClient, *, warn: b
     """The pool for these settings (see the module docstring for the order), or the problem when there is none."""
     key_store: TokenStore | None = None
     try:
-        if settings.kiro_secret_id:
+        if settings.aws.kiro_secret_id:
             from gateway.stores.secrets_manager import SecretsManagerTokenStore
 
-            key_store = SecretsManagerTokenStore(settings.kiro_secret_id, settings.kiro_state_table)
-        if settings.kiro_accounts_file:
-            if settings.kiro_api_key:
+            key_store = SecretsManagerTokenStore(settings.aws.kiro_secret_id, settings.aws.kiro_state_table)
+        if settings.accounts.kiro_accounts_file:
+            if settings.accounts.kiro_api_key:
                 log.warning("KIRO_API_KEY is ignored: KIRO_ACCOUNTS_FILE is set (add the key to that file)")
-            return BuiltAccounts(from_file(settings, http, _path(settings.kiro_accounts_file)), key_store)
-        if settings.kiro_api_key:
-            config = AccountConfig(name="KIRO_API_KEY", kind="api_key", api_key=settings.kiro_api_key)
+            return BuiltAccounts(from_file(settings, http, _path(settings.accounts.kiro_accounts_file)), key_store)
+        if settings.accounts.kiro_api_key:
+            config = AccountConfig(name="KIRO_API_KEY", kind="api_key", api_key=settings.accounts.kiro_api_key)
             pool = _pool(settings, [api_key_account(settings, http, config, "KIRO_API_KEY")], local_health(settings))
             return BuiltAccounts(pool, key_store)
         if key_store is not None:
             return BuiltAccounts(await _from_secret(settings, http, key_store), key_store)
         from gateway.stores.sources import build_token_store
 
-        explicit = settings.kiro_cli_db_file or settings.kiro_creds_file or settings.refresh_token
+        source = settings.credentials
+        explicit = source.kiro_cli_db_file or source.kiro_creds_file or source.refresh_token
         own = accounts_file_path(settings)
         if not explicit and own.is_file() and read_accounts_file(own):
             return BuiltAccounts(from_file(settings, http, own), None)
@@ -214,12 +221,12 @@ async def _from_secret(settings: Settings, http: httpx.AsyncClient, key_store: T
     if "accounts" not in document:
         creds = await key_store.load()
         return single(settings, http, key_store, creds, shared_health(settings))
-    configs = parse_accounts(document.get("accounts"), f"The secret {settings.kiro_secret_id}'s `accounts`")
+    configs = parse_accounts(document.get("accounts"), f"The secret {settings.aws.kiro_secret_id}'s `accounts`")
     if not configs:
-        raise CredentialsNotFound(f"The secret {settings.kiro_secret_id} holds an empty account list: add one with "
+        raise CredentialsNotFound(f"The secret {settings.aws.kiro_secret_id} holds an empty account list: add one with "
                                   "`kiro-gateway accounts add` or `kiro-gateway login --device --push`.")
     def account_store(config: AccountConfig) -> SecretAccountTokenStore:
-        store = SecretAccountTokenStore(settings.kiro_secret_id, settings.kiro_state_table, config.name)
+        store = SecretAccountTokenStore(settings.aws.kiro_secret_id, settings.aws.kiro_state_table, config.name)
         store.share_read(key_store)  # the secret was just read: a new instance reads it once, not once per account
         return store
 

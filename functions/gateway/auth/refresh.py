@@ -37,10 +37,11 @@ def refresh_urls(settings: Settings, creds_region: str | None = None) -> tuple[s
     KIRO_DESKTOP_AUTH_URL / KIRO_OIDC_URL replace the base URL; `/refreshToken` / `/token` is appended unless the
     override already ends with it. Passing `"{region}"` as the region gives templates for `TokenRefresher`.
     """
-    region = creds_region or settings.kiro_region
-    desktop = (_with_path(settings.kiro_desktop_auth_url, "/refreshToken") if settings.kiro_desktop_auth_url
+    region = creds_region or settings.credentials.kiro_region
+    endpoints = settings.endpoints
+    desktop = (_with_path(endpoints.kiro_desktop_auth_url, "/refreshToken") if endpoints.kiro_desktop_auth_url
                else DESKTOP_URL.replace("{region}", region))
-    oidc = (_with_path(settings.kiro_oidc_url, "/token") if settings.kiro_oidc_url
+    oidc = (_with_path(endpoints.kiro_oidc_url, "/token") if endpoints.kiro_oidc_url
             else OIDC_URL.replace("{region}", region))
     return desktop, oidc
 
@@ -64,7 +65,7 @@ class TokenRefresher:
     def from_settings(cls, http: httpx.AsyncClient, settings: Settings, *, user_agent: str) -> TokenRefresher:
         desktop, oidc = refresh_urls(settings, "{region}")
         return cls(http, desktop_url=desktop, oidc_url=oidc, user_agent=user_agent,
-                   default_region=settings.kiro_region)
+                   default_region=settings.credentials.kiro_region)
 
     async def __call__(self, creds: Credentials) -> Credentials:
         oidc = creds.auth_type == "aws_sso_oidc"

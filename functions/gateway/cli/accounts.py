@@ -97,7 +97,7 @@ class LocalAccounts:
     def __init__(self, args: argparse.Namespace) -> None:
         settings = LocalFiles().settings
         self.path = Path(args.file).expanduser() if args.file else accounts_file_path(settings)
-        state = settings.kiro_accounts_state_file
+        state = settings.accounts.kiro_accounts_state_file
         self.state_path = Path(state).expanduser() if state else None
         self.where = str(self.path)
 

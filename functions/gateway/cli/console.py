@@ -22,7 +22,10 @@ def mask_value(value: Any) -> str:
 
 
 def read_credential(variable: str, what: str) -> str:
-    """`variable` from the environment, else a hidden prompt on a terminal."""
+    """`variable` from the environment, else a hidden prompt on a terminal.
+
+    The input of one command (the credential being added), not a setting: deliberately not read from `.env`, so a
+    server's own `KIRO_API_KEY` in it is never silently stored as a new account."""
     value = os.environ.get(variable, "").strip()
     if value:
         return value

@@ -113,7 +113,8 @@ async def diagnose(settings: Settings, model_ids: list[str] | None, confirm: Con
             report.add("confirmation", False, "no requests were sent: not confirmed",
                        "answer y at the prompt, or pass --yes")
             return report
-        kiro.retry = RetryPolicy(1, settings.base_retry_delay, settings.max_retry_delay)  # exactly what was announced
+        timing = settings.timing  # one attempt: exactly what was announced
+        kiro.retry = RetryPolicy(1, timing.base_retry_delay, timing.max_retry_delay)
         arn = await kiro.profile_arn()
         for probe in probes:
             await _run_probe(report, kiro, probe, arn)
@@ -136,9 +137,9 @@ async def _check_credentials(report: Report, account: Account, settings: Setting
     SCRUBBER.add(creds.access_token, creds.refresh_token, creds.client_secret)
     refreshed = "refreshed now" if creds.access_token != loaded.access_token else "cached, no refresh needed"
     expiry = _when(creds.expires_at)
-    arn = creds.profile_arn or settings.profile_arn
+    arn = creds.profile_arn or settings.credentials.profile_arn
     report.add("credentials", True, f"{kind} from {account.store.describe()}; access token valid until {expiry} "
-               f"({refreshed}); region {creds.region or settings.kiro_region}; profile {mask_arn(arn)}")
+               f"({refreshed}); region {creds.region or settings.credentials.kiro_region}; profile {mask_arn(arn)}")
     return creds
 
 

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -121,7 +120,7 @@ class _Place:
                 raise CliError("KIRO_SECRET_ID is set, so the gateway reads its keys from the secret: pass "
                                "--secret-id or --stack-name, or set KIRO_CLIENT_KEYS_FILE")
             self.path = path
-            self.default_key = where.settings.proxy_api_key
+            self.default_key = where.settings.server.proxy_api_key
             self.describe = str(path)
 
     def read(self) -> KeyRing | None:
@@ -209,12 +208,12 @@ def _usage_by_key(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     try:
         settings = Settings.from_env()
         if args.secret_id or args.stack_name:
-            table = getattr(args, "table", None) or settings.kiro_state_table
+            table = getattr(args, "table", None) or settings.aws.kiro_state_table
             if not table:
                 table = stack_outputs(StackRef.from_args(args))[2].get("TableName")
             if not table:
                 return None
-            settings = Settings.from_env({**os.environ, "KIRO_STATE_TABLE": table})
+            settings = settings.replace(kiro_state_table=table)
         today = datetime.now(UTC).date()
         month = counters.month_days(today)
         days = asyncio.run(build_usage_store(settings).read(month))

@@ -84,7 +84,7 @@ def _login(args: argparse.Namespace) -> int:
     provider = args.provider or ("idc" if args.start_url else "builder-id")
     if provider == "idc" and not args.start_url:
         raise CliError("IAM Identity Center needs --start-url (and --region when it is not us-east-1)")
-    proxy = settings.vpn_proxy_url or None
+    proxy = settings.endpoints.vpn_proxy_url or None
     with httpx.Client(proxy=proxy if proxy is None or "://" in proxy else f"http://{proxy}") as http:
         entry = (_social(http, settings, args, provider) if provider in ("google", "github")
                  else _oidc(http, settings, args, provider))
@@ -97,9 +97,9 @@ def _expiry(seconds: float) -> str:
 
 
 def _oidc(http: Any, settings: Any, args: argparse.Namespace, provider: str) -> dict[str, Any]:
-    region = args.region or settings.kiro_region
+    region = args.region or settings.credentials.kiro_region
     start_url = args.start_url or BUILDER_ID_START_URL
-    base = settings.kiro_oidc_url.rstrip("/").removesuffix("/token") if settings.kiro_oidc_url \
+    base = settings.endpoints.kiro_oidc_url.rstrip("/").removesuffix("/token") if settings.endpoints.kiro_oidc_url \
         else OIDC_URL.replace("{region}", region)
     cache = _read_registrations()
     saved = cache.get(base)
@@ -141,7 +141,7 @@ def _oidc(http: Any, settings: Any, args: argparse.Namespace, provider: str) -> 
 
 def _social(http: Any, settings: Any, args: argparse.Namespace, provider: str) -> dict[str, Any]:
     label = "Google" if provider == "google" else "Github"
-    base = settings.kiro_desktop_auth_url or SOCIAL_URL
+    base = settings.endpoints.kiro_desktop_auth_url or SOCIAL_URL
     _say(f"Signing in with {label} through Kiro.")
     tokens = SocialDeviceLogin(http, base, say=_say).login(label)
     entry: dict[str, Any] = {
@@ -160,11 +160,12 @@ def _store(args: argparse.Namespace, settings: Any, entry: dict[str, Any]) -> No
         return
     path = accounts_file_path(settings)
     replaced = upsert_local(path, entry)
-    if settings.kiro_accounts_state_file:
-        clear_state_file(Path(settings.kiro_accounts_state_file).expanduser(), entry["name"])
+    if settings.accounts.kiro_accounts_state_file:
+        clear_state_file(Path(settings.accounts.kiro_accounts_state_file).expanduser(), entry["name"])
     _say(f"Signed in. {'Replaced' if replaced else 'Saved'} account {entry['name']!r} in {path} "
          f"(refresh token {mask_value(entry['refreshToken'])}).")
-    if settings.kiro_api_key or settings.refresh_token or settings.kiro_creds_file or settings.kiro_cli_db_file:
+    source = settings.credentials
+    if settings.accounts.kiro_api_key or source.refresh_token or source.kiro_creds_file or source.kiro_cli_db_file:
         _say("Note: KIRO_API_KEY / REFRESH_TOKEN / KIRO_CREDS_FILE / KIRO_CLI_DB_FILE is set and takes precedence; "
              f"unset it (or set KIRO_ACCOUNTS_FILE={path}) for `kiro-gateway serve` to use this account.")
     else:

@@ -156,9 +156,9 @@ def _write_push(args: argparse.Namespace, stack: DeployedStack, creds: Any, sett
     # Start from what is stored minus the old credential fields (a desktop login must not keep a stale clientSecret).
     document = {k: v for k, v in existing.items() if k not in _CREDENTIAL_FIELDS}
     document = document_with_credentials(document, creds)
-    document["region"] = creds.region or settings.kiro_region
-    if creds.profile_arn or settings.profile_arn:
-        document["profileArn"] = creds.profile_arn or settings.profile_arn
+    document["region"] = creds.region or settings.credentials.kiro_region
+    if creds.profile_arn or settings.credentials.profile_arn:
+        document["profileArn"] = creds.profile_arn or settings.credentials.profile_arn
     if creds.scopes:
         document["scopes"] = creds.scopes
     document["pushedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

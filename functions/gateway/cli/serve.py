@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
-from dataclasses import replace
 from typing import Any
 
 import uvicorn
@@ -30,21 +29,22 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"kiro-gateway: configuration error: {error}", file=sys.stderr)
         return 2
-    host = args.host or settings.server_host
-    port = args.port or settings.server_port
-    generated_key = not settings.proxy_api_key and not settings.kiro_secret_id  # the secret may hold the key
+    host = args.host or settings.server.server_host
+    port = args.port or settings.server.server_port
+    generated_key = not settings.server.proxy_api_key and not settings.aws.kiro_secret_id  # the secret may hold the key
     if generated_key:
-        settings = replace(settings, proxy_api_key=secrets.token_urlsafe(24))
-    settings = replace(settings, server_host=host, server_port=port)
+        settings = settings.replace(proxy_api_key=secrets.token_urlsafe(24))
+    settings = settings.replace(server_host=host, server_port=port)
 
-    configure_logging(settings.log_level, settings.log_format)
-    lines = banner(settings, f"http://{host}:{port}", settings.proxy_api_key if generated_key else None)
+    configure_logging(settings.logging.log_level, settings.logging.log_format)
+    lines = banner(settings, f"http://{host}:{port}", settings.server.proxy_api_key if generated_key else None)
     print("\n".join(lines), file=sys.stderr, flush=True)
-    limits = ServeLimits(header_timeout=settings.serve_header_timeout, body_timeout=settings.serve_body_timeout,
-                         max_header_bytes=settings.serve_max_header_bytes, max_headers=settings.serve_max_headers)
+    server = settings.server
+    limits = ServeLimits(header_timeout=server.serve_header_timeout, body_timeout=server.serve_body_timeout,
+                         max_header_bytes=server.serve_max_header_bytes, max_headers=server.serve_max_headers)
     # proxy_headers off: the peer address is the truth unless TRUSTED_PROXY_IPS says otherwise (gateway.client_keys)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5, proxy_headers=False, http=bounded_protocol(limits),
-                limit_concurrency=settings.serve_limit_concurrency,
-                timeout_keep_alive=settings.serve_keep_alive_timeout)
+                limit_concurrency=settings.server.serve_limit_concurrency,
+                timeout_keep_alive=settings.server.serve_keep_alive_timeout)
     return 0

@@ -31,7 +31,7 @@ def credentials_line(settings: Settings) -> tuple[str, bool]:
             creds = await account.store.load() if account.store is not None else None
             kind = "AWS SSO OIDC" if creds is not None and creds.auth_type == "aws_sso_oidc" else "Kiro desktop"
             return f"Kiro credentials: {kind} refresh token from {account.source}", True
-        return (f"Kiro credentials: {len(built.pool.accounts)} accounts, {settings.account_selection}: "
+        return (f"Kiro credentials: {len(built.pool.accounts)} accounts, {settings.accounts.account_selection}: "
                 f"{built.pool.describe()}"), True
 
     return asyncio.run(summary())
@@ -55,21 +55,21 @@ def client_key_line(settings: Settings, generated: str | None) -> str:
     if generated:
         return (f"Client key: none set, so this run accepts a generated key (keep one: set PROXY_API_KEY or run "
                 f"`kiro-gateway keys create`){also}; generated key: {generated}")
-    if settings.kiro_secret_id:
-        return f"Client keys: from the secret {settings.kiro_secret_id} (proxyApiKey and clientKeys)"
-    return f"Client key: PROXY_API_KEY{also}" if settings.proxy_api_key else f"Client keys: {named} named{also}"
+    if settings.aws.kiro_secret_id:
+        return f"Client keys: from the secret {settings.aws.kiro_secret_id} (proxyApiKey and clientKeys)"
+    return f"Client key: PROXY_API_KEY{also}" if settings.server.proxy_api_key else f"Client keys: {named} named{also}"
 
 
 def catalogue_line(settings: Settings, has_credentials: bool) -> str:
     if not has_credentials:
         return "Models: the built-in list (no credentials to ask Kiro for its catalogue)"
     return (f"Models: Kiro's catalogue (ListAvailableModels), fetched on first use and kept "
-            f"{settings.model_cache_ttl} s; the built-in list when it cannot be fetched")
+            f"{settings.models.model_cache_ttl} s; the built-in list when it cannot be fetched")
 
 
 def banner(settings: Settings, url: str, generated: str | None) -> list[str]:
     credentials, has_credentials = credentials_line(settings)
-    docs = f", docs: {url}/docs" if settings.api_docs != "off" else ""
+    docs = f", docs: {url}/docs" if settings.server.api_docs != "off" else ""
     return [
         f"Kiro Gateway listening on {url}  (OpenAI: {url}/v1, Anthropic: {url}, usage: {url}/usage{docs})",
         credentials,

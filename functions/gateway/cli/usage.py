@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from typing import Any
 
@@ -86,7 +85,7 @@ def render(report: dict[str, Any]) -> str:
 def usage(args: argparse.Namespace) -> int:
     try:
         if args.url:
-            key = args.key or os.environ.get("PROXY_API_KEY", "")
+            key = args.key or Settings.from_env().server.proxy_api_key
             if not key:
                 print("kiro-gateway usage: --url needs the client key (--key or PROXY_API_KEY)", file=sys.stderr)
                 return 2

@@ -118,20 +118,21 @@ class ClientGate:
         path = settings.client_keys_path
         if path is not None:
             registry = KeyRegistry(FileKeySource(path), LOCAL_FILE_MAX_AGE)
-        elif settings.kiro_secret_id:
-            registry = KeyRegistry(SecretKeySource(settings.kiro_secret_id, max_age=settings.client_keys_cache_seconds),
-                                   settings.client_keys_cache_seconds)
+        elif settings.aws.kiro_secret_id:
+            max_age = settings.client_keys.client_keys_cache_seconds
+            registry = KeyRegistry(SecretKeySource(settings.aws.kiro_secret_id, max_age=max_age), max_age)
         limiter: Limiter
-        if settings.kiro_state_table:
+        if settings.aws.kiro_state_table:
             # lazy: the DynamoDB limiter (boto3) loads only when a state table is configured
             from gateway.client_keys.dynamo_limiter import DynamoLimiter
 
-            limiter = DynamoLimiter(settings.kiro_state_table)
+            limiter = DynamoLimiter(settings.aws.kiro_state_table)
         else:
             limiter = MemoryLimiter()
-        return cls(registry, limiter, failures_per_minute=settings.auth_failures_per_minute,
-                   block_seconds=settings.auth_block_seconds, slot_lease=settings.client_key_slot_lease_seconds,
-                   trusted=parse_trusted(settings.trusted_proxy_ips), behind_web_adapter=bool(settings.aws_lwa_port))
+        keys = settings.client_keys
+        return cls(registry, limiter, failures_per_minute=keys.auth_failures_per_minute,
+                   block_seconds=keys.auth_block_seconds, slot_lease=keys.client_key_slot_lease_seconds,
+                   trusted=parse_trusted(keys.trusted_proxy_ips), behind_web_adapter=bool(keys.aws_lwa_port))
 
     def use_store(self, store: object) -> None:
         """Read the key ring from the token store's copy of the secret (no read of its own)."""

@@ -41,8 +41,9 @@ class JsonLimits:
     @classmethod
     def of(cls, settings: Settings) -> JsonLimits:
         """The limits MAX_JSON_DEPTH, MAX_JSON_ARRAY_ITEMS, MAX_JSON_OBJECT_KEYS and MAX_JSON_STRING_CHARS set."""
-        return cls(max_depth=settings.max_json_depth, max_array_items=settings.max_json_array_items,
-                   max_object_keys=settings.max_json_object_keys, max_string_chars=settings.max_json_string_chars)
+        server = settings.server
+        return cls(max_depth=server.max_json_depth, max_array_items=server.max_json_array_items,
+                   max_object_keys=server.max_json_object_keys, max_string_chars=server.max_json_string_chars)
 
 
 class JsonRejected(ValueError):

@@ -96,14 +96,15 @@ async def read_conversation(
     """Body → validated client request → unified conversation; every failure is a 4xx in the client's shape."""
     runtime = await runtime_of(request)
     settings = runtime.settings
-    body = await read_body(request, settings.max_request_body_bytes)
+    body = await read_body(request, settings.server.max_request_body_bytes)
 
     def prepare() -> tuple[ModelT, Conversation]:
         parsed = parse_model(model, decode_json(body, JsonLimits.of(settings)))
         return parsed, adapter(parsed, runtime.conversion)
 
     # A megabyte body takes tens of milliseconds to decode, check and convert: not on the event loop.
-    parsed, conversation = await runtime.run_cpu(prepare) if len(body) >= settings.cpu_offload_bytes else prepare()
+    large = len(body) >= settings.processing.cpu_offload_bytes
+    parsed, conversation = await runtime.run_cpu(prepare) if large else prepare()
     conversation.session = request_session(request, parsed)
     conversation.body_bytes = len(body)
     return runtime, parsed, conversation

@@ -34,8 +34,9 @@ class Profile:
 
 def list_profiles(http: httpx.Client, settings: Settings, access_token: str) -> list[Profile]:
     """Every profile the login may use, over the API regions (one call when a base URL is configured)."""
-    fixed = bool(settings.kiro_profiles_url or settings.kiro_management_base_url or settings.kiro_api_base_url)
-    regions = (settings.kiro_api_region or API_REGIONS[0],) if fixed else API_REGIONS
+    endpoints = settings.endpoints
+    fixed = bool(endpoints.kiro_profiles_url or endpoints.kiro_management_base_url or endpoints.kiro_api_base_url)
+    regions = (settings.credentials.kiro_api_region or API_REGIONS[0],) if fixed else API_REGIONS
     found: dict[str, Profile] = {}
     problems: list[str] = []
     for region in regions:

@@ -40,7 +40,7 @@ async def messages(request: Request) -> Response:
     answer = await open_answer(request, runtime, conversation)
     omit = bool(parsed.thinking and parsed.thinking.display == "omitted")
     sign = signature_binder(answer.model.kiro_id, answer.kiro_request.tool_names) \
-        if runtime.settings.bind_reasoning_signatures else None
+        if runtime.settings.conversion.bind_reasoning_signatures else None
     if conversation.stream:
         formatter = AnthropicStreamFormatter(conversation.model, message_id, answer.input_tokens,
                                              omit_thinking=omit, sign=sign)

@@ -70,7 +70,7 @@ async def create_response(request: Request) -> Response:
     parallel = parsed.parallel_tool_calls is not False
     encrypted = ENCRYPTED_REASONING in (parsed.include or [])
     minted = (answer.model.kiro_id, answer.kiro_request.tool_names) \
-        if runtime.settings.bind_reasoning_signatures else None
+        if runtime.settings.conversion.bind_reasoning_signatures else None
     if conversation.stream:
         formatter = ResponsesStreamFormatter(conversation.model, response_id, created_at, echo,
                                              custom_tools=custom_tools, parallel_tool_calls=parallel,

@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 def build_token_store(settings: Settings) -> TokenStore:
     """KIRO_SECRET_ID set (the SAM template sets it): credentials in Secrets Manager with a refresh lease in
     KIRO_STATE_TABLE. Otherwise the local sources (`gateway.stores.sources`); raises CredentialsNotFound if none."""
-    if settings.kiro_secret_id:
+    if settings.aws.kiro_secret_id:
         # lazy: only the backend in use loads (a local run never loads boto3, a Lambda never the local sources)
         from gateway.stores.secrets_manager import SecretsManagerTokenStore
 
-        return SecretsManagerTokenStore(settings.kiro_secret_id, settings.kiro_state_table)
+        return SecretsManagerTokenStore(settings.aws.kiro_secret_id, settings.aws.kiro_state_table)
     # lazy: only the backend in use loads (a local run never loads boto3, a Lambda never the local sources)
     from gateway.stores.sources import build_token_store as build_local_token_store
 
@@ -29,11 +29,11 @@ def build_token_store(settings: Settings) -> TokenStore:
 
 def build_model_cache(settings: Settings) -> ModelCache:
     """KIRO_STATE_TABLE set: the model list is cached in DynamoDB and shared by every instance; else in memory."""
-    if settings.kiro_state_table:
+    if settings.aws.kiro_state_table:
         # lazy: only the backend in use loads (a local run never loads boto3, a Lambda never the local sources)
         from gateway.stores.dynamo_models import DynamoModelCache
 
-        return DynamoModelCache(settings.kiro_state_table)
+        return DynamoModelCache(settings.aws.kiro_state_table)
     # lazy: only the backend in use loads (a local run never loads boto3, a Lambda never the local sources)
     from gateway.stores.local import InMemoryModelCache
 

@@ -19,8 +19,8 @@ from gateway.stores.local import EnvTokenStore, JsonFileTokenStore, SqliteTokenS
 
 def env_credentials(settings: Settings) -> Credentials:
     """`REFRESH_TOKEN` (+ `PROFILE_ARN`, `KIRO_REGION`): no access token yet, so the first use refreshes."""
-    return Credentials(refresh_token=settings.refresh_token, profile_arn=settings.profile_arn,
-                       region=settings.kiro_region, extra={"source": "env"})
+    return Credentials(refresh_token=settings.credentials.refresh_token, profile_arn=settings.credentials.profile_arn,
+                       region=settings.credentials.kiro_region, extra={"source": "env"})
 
 
 def _path(value: str) -> Path:
@@ -30,22 +30,23 @@ def _path(value: str) -> Path:
 def build_token_store(settings: Settings, *, home: Path | None = None) -> TokenStore:
     """The one local credential source to use: KIRO_CLI_DB_FILE, else KIRO_CREDS_FILE, else REFRESH_TOKEN, else the
     first default location that holds a login. Raises `CredentialsNotFound` saying what to set."""
-    region = settings.kiro_region
-    state = _path(settings.kiro_state_file) if settings.kiro_state_file else None
+    region = settings.credentials.kiro_region
+    state = _path(settings.credentials.kiro_state_file) if settings.credentials.kiro_state_file else None
 
     def sqlite_store(path: Path) -> TokenStore:
         read_sqlite(path, default_region=region)  # fail now, with the reason, rather than on the first request
-        return SqliteTokenStore(path, readonly=settings.sqlite_readonly, state_file=state, default_region=region)
+        readonly = settings.credentials.sqlite_readonly
+        return SqliteTokenStore(path, readonly=readonly, state_file=state, default_region=region)
 
     def json_store(path: Path) -> TokenStore:
         read_json_file(path, default_region=region)
         return JsonFileTokenStore(path, default_region=region, state_file=state)
 
-    if settings.kiro_cli_db_file:
-        return sqlite_store(_path(settings.kiro_cli_db_file))
-    if settings.kiro_creds_file:
-        return json_store(_path(settings.kiro_creds_file))
-    if settings.refresh_token:
+    if settings.credentials.kiro_cli_db_file:
+        return sqlite_store(_path(settings.credentials.kiro_cli_db_file))
+    if settings.credentials.kiro_creds_file:
+        return json_store(_path(settings.credentials.kiro_creds_file))
+    if settings.credentials.refresh_token:
         if state is None:
             raise CredentialsNotFound("REFRESH_TOKEN needs KIRO_STATE_FILE, where rotated refresh tokens are kept")
         return EnvTokenStore(env_credentials(settings), state_file=state)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from gateway.settings import Settings
 from gateway.stores.base import Credentials
+from gateway.upstream.client_config import UpstreamSettings
 
 KIRO_IDE_VERSION = "0.7.45"
 SDK_VERSION = "1.0.27"
@@ -27,6 +28,10 @@ MCP_PATH = "/mcp"  # Kiro's MCP endpoint (web search), under the same base URL a
 USAGE_PATH = "/getUsageLimits"
 PROFILE_HEADER = "x-amzn-kiro-profile-arn"  # MCP calls name the profile in a header, not in the body
 API_KEY_TOKEN_TYPE = "API_KEY"
+
+# What the URL rules read: the whole settings (login, doctor) or a client's `UpstreamSettings`; both carry the
+# sections `endpoints`, `credentials` and `usage` under the same names.
+SettingsLike = Settings | UpstreamSettings
 
 
 def machine_fingerprint() -> str:
@@ -65,24 +70,25 @@ class AccountContext:
     api_key: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AccountContext:
+    def from_settings(cls, settings: SettingsLike) -> AccountContext:
         """The context of the one credential configured by the settings (REFRESH_TOKEN, creds files)."""
-        return cls(host=settings.kiro_api_host, api_region=settings.kiro_api_region, profile_arn=settings.profile_arn)
+        return cls(host=settings.endpoints.kiro_api_host, api_region=settings.credentials.kiro_api_region,
+                   profile_arn=settings.credentials.profile_arn)
 
     def __repr__(self) -> str:
         return (f"AccountContext(host={self.host!r}, api_region={self.api_region!r}, "
                 f"profile_arn={mask_arn(self.profile_arn)!r}, api_key={self.api_key})")
 
 
-def _region(settings: Settings, context: AccountContext, creds_region: str) -> str:
-    return context.api_region or creds_region or settings.kiro_region
+def _region(settings: SettingsLike, context: AccountContext, creds_region: str) -> str:
+    return context.api_region or creds_region or settings.credentials.kiro_region
 
 
-def api_base_url(settings: Settings, creds_region: str = "", context: AccountContext | None = None) -> str:
+def api_base_url(settings: SettingsLike, creds_region: str = "", context: AccountContext | None = None) -> str:
     """Chat (and MCP) base URL: KIRO_API_BASE_URL, else the account's host kind in its API region."""
     context = context or AccountContext.from_settings(settings)
-    if settings.kiro_api_base_url:
-        base = settings.kiro_api_base_url.rstrip("/")
+    if settings.endpoints.kiro_api_base_url:
+        base = settings.endpoints.kiro_api_base_url.rstrip("/")
         for suffix in (CHAT_PATH, MODELS_PATH):
             base = base.removesuffix(suffix)
         return base
@@ -92,34 +98,35 @@ def api_base_url(settings: Settings, creds_region: str = "", context: AccountCon
     return f"https://runtime.{region}.kiro.dev"
 
 
-def management_base_url(settings: Settings, creds_region: str = "", context: AccountContext | None = None) -> str:
+def management_base_url(settings: SettingsLike, creds_region: str = "", context: AccountContext | None = None) -> str:
     """Catalogue base URL: KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (one override points every call at a
     proxy or test double), else `management.{region}.kiro.dev` (docs/protocol.md §Hosts)."""
     context = context or AccountContext.from_settings(settings)
-    override = settings.kiro_management_base_url or settings.kiro_api_base_url
+    override = settings.endpoints.kiro_management_base_url or settings.endpoints.kiro_api_base_url
     if override:
         return override.rstrip("/").removesuffix(CHAT_PATH).removesuffix(MODELS_PATH)
     return f"https://management.{_region(settings, context, creds_region)}.kiro.dev"
 
 
-def usage_base_url(settings: Settings, creds_region: str = "", context: AccountContext | None = None) -> str:
+def usage_base_url(settings: SettingsLike, creds_region: str = "", context: AccountContext | None = None) -> str:
     """GetUsageLimits base URL: KIRO_USAGE_BASE_URL, else KIRO_MANAGEMENT_BASE_URL, else KIRO_API_BASE_URL (as
     chat), else the q host of the API region (the runtime host answers UnknownOperationException to this call,
     docs/protocol.md §Credits and usage)."""
     context = context or AccountContext.from_settings(settings)
-    if settings.kiro_usage_base_url:
-        return settings.kiro_usage_base_url.rstrip("/").removesuffix(USAGE_PATH)
-    if settings.kiro_management_base_url:  # the issue-7 contract: usage follows the management override
-        return settings.kiro_management_base_url.rstrip("/")
-    if settings.kiro_api_base_url:
+    if settings.usage.kiro_usage_base_url:
+        return settings.usage.kiro_usage_base_url.rstrip("/").removesuffix(USAGE_PATH)
+    if settings.endpoints.kiro_management_base_url:  # the issue-7 contract: usage follows the management override
+        return settings.endpoints.kiro_management_base_url.rstrip("/")
+    if settings.endpoints.kiro_api_base_url:
         return api_base_url(settings, creds_region, context)
     return f"https://q.{_region(settings, context, creds_region)}.amazonaws.com"
 
 
-def profiles_base_url(settings: Settings, region: str) -> str:
+def profiles_base_url(settings: SettingsLike, region: str) -> str:
     """ListAvailableProfiles base URL (login, before any account exists): KIRO_PROFILES_URL, else the management or
     API override, else `management.{region}.kiro.dev`."""
-    base = settings.kiro_profiles_url or settings.kiro_management_base_url or settings.kiro_api_base_url
+    endpoints = settings.endpoints
+    base = endpoints.kiro_profiles_url or endpoints.kiro_management_base_url or endpoints.kiro_api_base_url
     return base.rstrip("/") if base else f"https://management.{region}.kiro.dev"
 
 
@@ -129,7 +136,7 @@ def login_headers(token: str, target: str, content_type: str) -> dict[str, str]:
             "x-amz-target": target}
 
 
-def profile_arn_for(settings: Settings, creds: Credentials, context: AccountContext | None = None) -> str:
+def profile_arn_for(settings: SettingsLike, creds: Credentials, context: AccountContext | None = None) -> str:
     """The profileArn to send with chat and MCP. The runtime host needs it for every auth type; the q host rejects
     it for SSO."""
     context = context or AccountContext.from_settings(settings)
@@ -139,7 +146,7 @@ def profile_arn_for(settings: Settings, creds: Credentials, context: AccountCont
     return arn
 
 
-def catalog_account_key(base_url: str, creds: Credentials, settings: Settings,
+def catalog_account_key(base_url: str, creds: Credentials, settings: SettingsLike,
                         context: AccountContext | None = None) -> str:
     """A short, non-secret key naming whose catalogue this is: the catalogue differs per account, so two
     credentials must never share a cached list. Built from the host, profile ARN and OIDC client id (never a
@@ -152,7 +159,7 @@ def catalog_account_key(base_url: str, creds: Credentials, settings: Settings,
 class KiroEndpoint:
     """One account's URLs and headers. `credentials` gives the account's current credentials (region, profile)."""
 
-    def __init__(self, settings: Settings, context: AccountContext,
+    def __init__(self, settings: SettingsLike, context: AccountContext,
                  credentials: Callable[[], Awaitable[Credentials]]) -> None:
         self._settings = settings
         self.context = context

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from gateway.settings import Settings
 from gateway.stores.base import Credentials
+from gateway.upstream.client_config import UpstreamSettings
 from gateway.upstream.endpoint import (  # re-exported: the URL rules are the endpoint's
     CHAT_PATH,
     MCP_PATH,
@@ -101,7 +101,7 @@ class KiroClient:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: UpstreamSettings,
         http: httpx.AsyncClient,
         access_token: Callable[[], Awaitable[str]],
         force_refresh: Callable[[str], Awaitable[str]],
@@ -117,7 +117,8 @@ class KiroClient:
         self._force_refresh = force_refresh
         self._credentials = credentials
         self._sleep = sleep
-        self.retry = RetryPolicy(settings.max_retries, settings.base_retry_delay, settings.max_retry_delay)
+        timing = settings.timing
+        self.retry = RetryPolicy(timing.max_retries, timing.base_retry_delay, timing.max_retry_delay)
 
     def __repr__(self) -> str:
         return f"KiroClient({self.endpoint!r})"
@@ -150,7 +151,7 @@ class KiroClient:
         try:
             return await self._list_models_management()
         except GatewayError as error:
-            if not self._settings.kiro_models_rest_fallback:
+            if not self._settings.models.kiro_models_rest_fallback:
                 raise
             log.warning("management ListAvailableModels failed (%s); trying the REST operation", error.message)
             return await self._list_models_rest()

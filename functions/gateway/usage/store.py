@@ -31,12 +31,12 @@ class UsageStore(Protocol):
 
 def build_usage_store(settings: Settings) -> UsageStore:
     """KIRO_STATE_TABLE set: one DynamoDB item per day in the state table; otherwise the local SQLite file."""
-    if settings.kiro_state_table:
+    if settings.aws.kiro_state_table:
         # lazy: only the counters backend in use loads (DynamoDB on AWS, SQLite locally)
         from gateway.usage.dynamo_store import DynamoUsageStore
 
-        return DynamoUsageStore(settings.kiro_state_table)
+        return DynamoUsageStore(settings.aws.kiro_state_table)
     # lazy: only the counters backend in use loads (DynamoDB on AWS, SQLite locally)
     from gateway.usage.sqlite_store import SqliteUsageStore
 
-    return SqliteUsageStore(settings.usage_db_file)
+    return SqliteUsageStore(settings.usage.usage_db_file)

@@ -64,7 +64,7 @@ async def anthropic_web_search(request: Request, runtime: GatewayRuntime, parsed
     if not hosted:
         return None
     settings = runtime.settings
-    if not settings.web_search_enabled:
+    if not settings.web_search.web_search_enabled:
         raise refused(TURNED_OFF)
     limit = _max_uses(hosted, settings)
     query = side_request_query([(tool.type, tool.name) for tool in tools], _last_user_text(parsed))
@@ -73,7 +73,7 @@ async def anthropic_web_search(request: Request, runtime: GatewayRuntime, parsed
     if any(tool.name == TOOL_NAME and not tool.is_server_tool for tool in tools):
         raise refused("The request offers both a hosted web search tool and a function tool named 'web_search'; "
                       "rename the function tool or drop one of them.")
-    conversation.tools.append(injected_tool(settings.web_search_max_query_chars))
+    conversation.tools.append(injected_tool(settings.web_search.web_search_max_query_chars))
     answer = await open_search_answer(request, runtime, conversation, anthropic_tool_use_id, limit)
     if conversation.stream:
         formatter = AnthropicSearchStreamFormatter(conversation.model, message_id, answer.input_tokens)
@@ -88,21 +88,21 @@ def responses_web_search(settings: Settings, parsed: ResponsesRequest, conversat
     hosted = [tool for tool in parsed.tools or [] if is_responses_web_search_type(tool.type)]
     if not hosted:
         return False
-    if not settings.web_search_enabled:
+    if not settings.web_search.web_search_enabled:
         log.info("the client's %r tool is dropped: web search is turned off (WEB_SEARCH_ENABLED=false)",
                  hosted[0].type)
         return False
     if any(tool.name == TOOL_NAME for tool in conversation.tools):
         log.info("the client's %r tool is dropped: it also has a function tool named %r", hosted[0].type, TOOL_NAME)
         return False
-    conversation.tools.append(injected_tool(settings.web_search_max_query_chars))
+    conversation.tools.append(injected_tool(settings.web_search.web_search_max_query_chars))
     return True
 
 
 async def open_search_answer(request: Request, runtime: GatewayRuntime, conversation: Conversation,
                              new_id: Callable[[], str], limit: int | None = None) -> LoopAnswer:
     """The answer through the search loop, past its commit point (see `loop`); failures before it raise."""
-    settings = runtime.settings
+    search = runtime.settings.web_search
     record = record_of(request)
     record.update(model=conversation.model, stream=conversation.stream, web_search="loop")
     searches = 0
@@ -112,10 +112,10 @@ async def open_search_answer(request: Request, runtime: GatewayRuntime, conversa
         searches += event.succeeded
         record.update(web_search_requests=searches)
 
-    ledger = Ledger.of(request, runtime.usage, settings.web_search_nominal_credits)
+    ledger = Ledger.of(request, runtime.usage, search.web_search_nominal_credits)
     stream = SearchLoopStream(
-        runtime, conversation, WebSearcher(runtime.require_pool(), settings.web_search_timeout, ledger),
-        limit=limit or settings.web_search_max_uses, max_query_chars=settings.web_search_max_query_chars,
+        runtime, conversation, WebSearcher(runtime.require_pool(), search.web_search_timeout, ledger),
+        limit=limit or search.web_search_max_uses, max_query_chars=search.web_search_max_query_chars,
         new_id=new_id, streamed=conversation.stream, on_search=on_search, budget=ledger.check,
     )
     try:
@@ -136,11 +136,11 @@ async def _side_request(request: Request, runtime: GatewayRuntime, conversation:
     settings = runtime.settings
     record = record_of(request)
     record.update(model=conversation.model, stream=conversation.stream, web_search="side_request")
-    problem = query_problem(query, settings.web_search_max_query_chars)
+    problem = query_problem(query, settings.web_search.web_search_max_query_chars)
     if problem:
         raise GatewayError(ErrorKind.INVALID_REQUEST, problem[1], param="messages")
-    ledger = Ledger.of(request, runtime.usage, settings.web_search_nominal_credits)
-    searcher = WebSearcher(runtime.require_pool(), settings.web_search_timeout, ledger)  # records the search
+    ledger = Ledger.of(request, runtime.usage, settings.web_search.web_search_nominal_credits)
+    searcher = WebSearcher(runtime.require_pool(), settings.web_search.web_search_timeout, ledger)  # records the search
     started = time.perf_counter()
     try:
         outcome = await searcher.search(query)
@@ -163,7 +163,7 @@ async def _side_request(request: Request, runtime: GatewayRuntime, conversation:
 def _max_uses(hosted: list[AnthropicTool], settings: Settings) -> int:
     """The client's `max_uses` (the smallest, if several hosted tools give one) capped by WEB_SEARCH_MAX_USES, else
     the setting: a client cannot buy more searches per request than the operator allows."""
-    limits: list[int] = [settings.web_search_max_uses]
+    limits: list[int] = [settings.web_search.web_search_max_uses]
     for tool in hosted:
         value = (tool.model_extra or {}).get("max_uses")
         if value is None:
