@@ -45,7 +45,8 @@ class Server:
         check=POSITIVE)
     api_docs: Literal["", "on", "off"] = setting('',
         '`on` or `off`: `/docs` (Swagger UI served by the gateway itself, no third-party assets). Empty: on '
-        'locally, off on Lambda.')
+        'locally, off on Lambda. It needs the `fastapi-offline` package, which the Lambda layer does not ship: '
+        'without it `/docs` answers 404 saying so.')
     serve_header_timeout: float = setting(10.0,
         "Seconds a request's line and headers may take to arrive under `kiro-gateway serve`; a slower client "
         'is cut (408).',
