@@ -28,6 +28,7 @@ from tests.support import frames
 from tests.support.fake_kiro import FakeKiro
 from tests.support.fake_kiro_scripts import Pause, text_stream
 from tests.support.gateway_process import GatewayProcess
+from tests.support.polling import eventually
 
 OPENAI = "/v1/chat/completions"
 ANTHROPIC = "/v1/messages"
@@ -123,15 +124,6 @@ def assert_rate_limited(response: httpx.Response, route: str, words: str) -> Non
     assert body["error"]["type"] == "rate_limit_error"
     assert words in body["error"]["message"]
 
-
-def eventually(check: Callable[[], bool], limit: float = 15.0) -> bool:
-    """Whether `check` turns true within `limit` seconds (for effects that happen after a response is delivered)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_created_keys_are_shown_once_and_stored_only_as_hashes(deployment: Deployment, tmp_path: Path) -> None:

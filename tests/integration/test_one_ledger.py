@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from tests.support import frames
 from tests.support.fake_kiro import FakeKiro, text_stream, tool_call_stream
 from tests.support.fake_kiro_scripts import Pause
 from tests.support.gateway_process import GatewayProcess
+from tests.support.polling import eventually
 
 MODEL = "claude-sonnet-4-5"
 HOSTED = {"type": "web_search_20250305", "name": "web_search", "max_uses": 8}
@@ -49,15 +48,6 @@ def today(gateway: GatewayProcess) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     return response.json()["gateway"]["today"]
 
-
-def eventually(check: Callable[[], bool], limit: float = 15.0) -> bool:
-    """Whether `check` turns true within `limit` seconds (for records written after a client hung up)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def create_key(keys_file: Path, home: Path, name: str, *limits: str) -> str:
