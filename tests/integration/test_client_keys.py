@@ -8,9 +8,7 @@ secret, counts in the DynamoDB table, two gateway processes sharing them: reques
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from tests.support import frames
 from tests.support.fake_kiro import FakeKiro
 from tests.support.fake_kiro_scripts import Pause, text_stream
 from tests.support.gateway_process import GatewayProcess
+from tests.support.keys_cli import make_cli
 from tests.support.polling import eventually
 
 OPENAI = "/v1/chat/completions"
@@ -61,16 +60,6 @@ class Deployment:
     def gateway(self, i: int) -> GatewayProcess:
         """Requests alternate between the processes (one locally)."""
         return self.gateways[i % len(self.gateways)]
-
-
-def make_cli(env: dict[str, str], home: Path, where: list[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        full_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path),
-                    "NO_PROXY": "127.0.0.1,localhost", **env}
-        return subprocess.run([sys.executable, "-m", "gateway.cli", "keys", *args, *where],
-                              capture_output=True, text=True, env=full_env, cwd=home, timeout=120)
-
-    return cli
 
 
 @pytest.fixture(scope="module", params=["local-stores", "aws-stores"])

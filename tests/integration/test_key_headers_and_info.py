@@ -8,9 +8,6 @@ counter, not from one process's memory).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +23,7 @@ from tests.integration.conftest import API_KEY, aws_backed, gateway_env
 from tests.support.fake_kiro import FakeKiro
 from tests.support.fake_kiro_scripts import text_stream
 from tests.support.gateway_process import GatewayProcess
+from tests.support.keys_cli import make_cli
 
 ROUTES = {
     "/v1/chat/completions": {"model": "claude-sonnet-4.5", "messages": [{"role": "user", "content": "hi"}]},
@@ -45,10 +43,7 @@ class Deployment:
 
 
 def create_key(env: dict[str, str], home: Path, where: list[str], name: str, *limits: str) -> str:
-    full_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path),
-                "NO_PROXY": "127.0.0.1,localhost", **env}
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "keys", "create", "--name", name, *limits, *where],
-                            capture_output=True, text=True, env=full_env, cwd=home, timeout=120)
+    result = make_cli(env, home, where)("create", "--name", name, *limits)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
 
