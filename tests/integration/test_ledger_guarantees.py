@@ -26,9 +26,9 @@ from gateway.usage.limits import UsageLimitsCache
 from gateway.usage.service import UsageService
 from tests.aws.awsutil import aws_environment, client, create_table
 from tests.integration.conftest import API_KEY, gateway_env
-from tests.integration.test_client_keys import make_cli
 from tests.support.fake_kiro import FakeKiro
 from tests.support.gateway_process import GatewayProcess
+from tests.support.keys_cli import make_cli
 
 CHAT = "/v1/chat/completions"
 
